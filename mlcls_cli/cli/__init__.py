@@ -1,0 +1,1 @@
+"""The ``mlcls`` command line: one thin module per subcommand."""

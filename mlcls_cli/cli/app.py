@@ -1,0 +1,83 @@
+"""The ``mlcls`` Typer application: global options and subcommand registration."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mlcls_cli import __version__, console
+from mlcls_cli.cli import (
+    check,
+    convert,
+    evaluate,
+    get_config,
+    models_cmd,
+    pipeline,
+    predict,
+    serve,
+    split,
+    train,
+    version,
+)
+from mlcls_cli.errors import exit_code_table
+
+EPILOG = (
+    "Exit codes: 0 success | 1 unexpected error (bug) | 2 usage | 65 dataset invalid | "
+    "66 input missing | 69 model unavailable or offline | 70 training failed | 74 I/O failure | "
+    "78 invalid config | 130 interrupted.  "
+    "Environment: MLCLS_HOME (cache root), MLCLS_MODEL_ENDPOINT (model mirror), MLCLS_OFFLINE=1, "
+    "MLCLS_DEBUG=1, MLCLS_NO_PROGRESS=1, MLCLS_FONT (font file for drawn labels), NO_COLOR."
+)
+
+app = typer.Typer(
+    name="mlcls",
+    help="Image multi-label classification on PaddlePaddle: check, convert, split, train, eval, predict, serve.",
+    epilog=EPILOG,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode=None,
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"mlcls {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    json_output: Annotated[bool, typer.Option("--json", help="Results as one JSON document on stdout.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr; no progress.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks (also MLCLS_DEBUG=1).")] = False,
+    no_color: Annotated[bool, typer.Option("--no-color", help="No colour (also NO_COLOR).")] = False,
+    show_version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version_callback, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Image multi-label classification on PaddlePaddle, PaddleX-compatible."""
+    console.configure(json_output=json_output, quiet=quiet, debug=debug, no_color=no_color)
+
+
+app.command("check", no_args_is_help=True)(check.command)
+app.command("convert", no_args_is_help=True)(convert.command)
+app.command("split", no_args_is_help=True)(split.command)
+app.command("train", no_args_is_help=True)(train.command)
+app.command("eval", no_args_is_help=True)(evaluate.command)
+app.command("predict", no_args_is_help=True)(predict.command)
+app.command("pipeline", no_args_is_help=True)(pipeline.command)
+app.command("serve")(serve.command)
+app.command("get-config", no_args_is_help=True)(get_config.command)
+app.add_typer(models_cmd.app, name="models")
+app.command("version")(version.command)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="mlcls")
+
+
+__all__ = ["app", "exit_code_table", "main"]

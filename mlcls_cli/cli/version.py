@@ -1,0 +1,36 @@
+"""`mlcls version`: versions of mlcls, Python and the libraries it drives."""
+
+from __future__ import annotations
+
+import platform
+from importlib import metadata
+
+from mlcls_cli import __version__, console
+from mlcls_cli.cli.common import JsonOpt, apply_output_flags, handle_errors
+
+
+def _dist_version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+@handle_errors
+def command(json_output: JsonOpt = False) -> None:
+    """Print the versions of mlcls, Python, PaddlePaddle and key libraries (paddle is not imported)."""
+    apply_output_flags(json_output)
+    paddle = _dist_version("paddlepaddle") or _dist_version("paddlepaddle-gpu")
+    info = {
+        "mlcls": __version__,
+        "python": platform.python_version(),
+        "paddlepaddle": paddle,
+        "typer": _dist_version("typer"),
+        "numpy": _dist_version("numpy"),
+        "platform": platform.platform(),
+    }
+    if console.state.json:
+        console.emit_json(info)
+        return
+    for key, value in info.items():
+        console.out_console().print(f"{key:<13}{value if value else 'not installed'}", markup=False)

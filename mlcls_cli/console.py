@@ -1,0 +1,197 @@
+"""Output conventions shared by every command.
+
+stdout carries results only (a human table, or one JSON document with ``--json``);
+logs, warnings, errors and progress go to stderr. Colour follows ``--no-color``,
+``NO_COLOR`` and whether the stream is a terminal. Progress is a live rich bar on
+a terminal and plain periodic lines otherwise, so CI logs stay readable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Console
+
+
+@dataclass
+class UIState:
+    """Global switches set once by the CLI callback."""
+
+    json: bool = False
+    quiet: bool = False
+    debug: bool = False
+    no_color: bool = False
+
+
+state = UIState()
+_consoles: dict[str, Console] = {}
+
+
+def configure(*, json_output: bool = False, quiet: bool = False, debug: bool = False, no_color: bool = False) -> None:
+    """Set the global output switches and rebuild the consoles."""
+    state.json = json_output
+    state.quiet = quiet
+    state.debug = debug or os.environ.get("MLCLS_DEBUG", "") not in ("", "0")
+    state.no_color = no_color or "NO_COLOR" in os.environ
+    _consoles.clear()
+
+
+def err_console() -> Console:
+    """The stderr console (logs, warnings, progress)."""
+    if "err" not in _consoles:
+        _consoles["err"] = Console(stderr=True, no_color=state.no_color, highlight=False, soft_wrap=True)
+    return _consoles["err"]
+
+
+def out_console() -> Console:
+    """The stdout console (results)."""
+    if "out" not in _consoles:
+        _consoles["out"] = Console(no_color=state.no_color, highlight=False, soft_wrap=True)
+    return _consoles["out"]
+
+
+def info(message: str) -> None:
+    """Log an informational line on stderr (hidden by ``--quiet``)."""
+    if not state.quiet:
+        err_console().print(message, markup=False)
+
+
+def success(message: str) -> None:
+    """Log a success line in green on stderr (hidden by ``--quiet``)."""
+    if not state.quiet:
+        err_console().print(message, style="green", markup=False)
+
+
+def warn(message: str) -> None:
+    """Log a warning on stderr (always shown)."""
+    err_console().print(f"warning: {message}", style="yellow", markup=False)
+
+
+def error(message: str) -> None:
+    """Print an error on stderr (always shown)."""
+    err_console().print(f"error: {message}", style="bold red", markup=False)
+
+
+def emit_json(obj: Any) -> None:
+    """Write one JSON document to stdout."""
+    sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False, default=_json_default) + "\n")
+    sys.stdout.flush()
+
+
+def emit_json_line(obj: Any) -> None:
+    """Write one compact JSON line to stdout (JSON Lines streams)."""
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False, default=_json_default) + "\n")
+    sys.stdout.flush()
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if hasattr(obj, "__fspath__"):
+        return os.fspath(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def stderr_is_live() -> bool:
+    """True when live progress bars make sense (stderr is a terminal, not quiet, not disabled)."""
+    if state.quiet or os.environ.get("MLCLS_NO_PROGRESS", "") not in ("", "0"):
+        return False
+    return err_console().is_terminal and not err_console().is_dumb_terminal
+
+
+class ProgressReporter:
+    """Progress over a known total: a live bar on a terminal, periodic plain lines elsewhere."""
+
+    def __init__(self, description: str, total: int | None, unit: str = "items", interval: float = 5.0) -> None:
+        self.description = description
+        self.total = total
+        self.unit = unit
+        self.interval = interval
+        self.completed = 0
+        self.fields: dict[str, Any] = {}
+        self._start = time.monotonic()
+        self._last_line = self._start
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> ProgressReporter:
+        if stderr_is_live():
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self._progress = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]}"),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[extra]}"),
+                console=err_console(),
+                transient=False,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task(self.description, total=self.total, rate="", extra="")
+        return self
+
+    def advance(self, n: int = 1, **fields: Any) -> None:
+        """Record ``n`` more finished items and optional display fields (loss=..., lr=...)."""
+        self.completed += n
+        self.fields.update(fields)
+        now = time.monotonic()
+        if self._progress is not None:
+            self._progress.update(self._task, advance=n, rate=self._rate_text(now), extra=self._fields_text())
+        elif not state.quiet and now - self._last_line >= self.interval:
+            self._last_line = now
+            self._plain_line(now)
+
+    def _rate_text(self, now: float) -> str:
+        elapsed = max(now - self._start, 1e-9)
+        return f"{self.completed / elapsed:.1f} {self.unit}/s"
+
+    def _fields_text(self) -> str:
+        return " ".join(f"{k}={_fmt(v)}" for k, v in self.fields.items())
+
+    def _plain_line(self, now: float) -> None:
+        total = f"/{self.total}" if self.total else ""
+        pct = f" ({100 * self.completed / self.total:.0f}%)" if self.total else ""
+        extra = self._fields_text()
+        line = f"{self.description}: {self.completed}{total} {self.unit}{pct}, {self._rate_text(now)}"
+        err_console().print(line + (f", {extra}" if extra else ""), markup=False, highlight=False)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+        elif not state.quiet and self.completed and exc[0] is None:
+            self._plain_line(time.monotonic())
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the reporter started."""
+        return time.monotonic() - self._start
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+@contextmanager
+def progress(description: str, total: int | None, unit: str = "items", interval: float = 5.0) -> Iterator[ProgressReporter]:
+    """Context manager yielding a :class:`ProgressReporter`."""
+    with ProgressReporter(description, total, unit=unit, interval=interval) as reporter:
+        yield reporter

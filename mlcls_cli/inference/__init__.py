@@ -1,0 +1,1 @@
+"""mlcls_cli.inference."""

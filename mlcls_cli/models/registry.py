@@ -1,0 +1,152 @@
+"""The model zoo as plain metadata: names, builders, sizes, accuracy and official URLs.
+
+This module must stay free of paddle so that ``mlcls models`` and the config
+merger are fast; builders are referenced by dotted path and imported on demand.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+from mlcls_cli.errors import UsageError
+
+OFFICIAL_HOST = "https://paddle-model-ecology.bj.bcebos.com"
+#: Version folders of the official inference packages, newest first (paddlex-behaviour.md 10.1).
+INFERENCE_VERSIONS = ("paddle3.0.0", "paddle3.0rc0", "paddle3.0b2", "paddle3.0b1_v2")
+INFERENCE_URL = OFFICIAL_HOST + "/paddlex/official_inference_model/{version}/{name}_infer.tar"
+PRETRAINED_URL = OFFICIAL_HOST + "/paddlex/official_pretrained_model/{name}_pretrained.pdparams"
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What mlcls knows about one zoo model."""
+
+    name: str
+    family: str
+    builder: str  # "module:function" taking (num_classes) and returning a paddle.nn.Layer
+    in_channels: int  # channels fed to the ML-Decoder head
+    coco_map: float  # COCO2017 val mAP (%) of the official weights
+    size_mb: float  # "Model Size (M)" from the PaddleX model list
+    total_params: int  # numel of the full state_dict at 80 classes
+    batch_size: int  # PaddleX fine-tuning default
+    learning_rate: float  # PaddleX fine-tuning default
+    description: str
+    input_size: int = 448
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    use_amp: bool = True
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def inference_url(self, version: str = INFERENCE_VERSIONS[0]) -> str:
+        """Official URL of the inference package ``<name>_infer.tar``."""
+        return INFERENCE_URL.format(version=version, name=self.name)
+
+    def inference_urls(self) -> list[str]:
+        """Official inference-package URLs, current version first, then the older ones."""
+        return [self.inference_url(v) for v in INFERENCE_VERSIONS]
+
+    @property
+    def pretrained_url(self) -> str:
+        """Official URL of the pretrained training weights ``<name>_pretrained.pdparams``."""
+        return PRETRAINED_URL.format(name=self.name)
+
+
+_B = "mlcls_cli.models.builders:"
+
+MODELS: dict[str, ModelInfo] = {
+    m.name: m
+    for m in (
+        ModelInfo(
+            name="PP-LCNet_x1_0_ML",
+            family="PP-LCNet",
+            builder=_B + "build_pp_lcnet_x1_0_ml",
+            in_channels=1280,
+            coco_map=77.96,
+            size_mb=29.4,
+            total_params=8_304_752,
+            batch_size=32,
+            learning_rate=0.1,
+            description="PP-LCNet x1.0 backbone with an ML-Decoder head: the fastest, for CPU and edge.",
+        ),
+        ModelInfo(
+            name="PP-HGNetV2-B0_ML",
+            family="PP-HGNetV2",
+            builder=_B + "build_pp_hgnetv2_b0_ml",
+            in_channels=2048,
+            coco_map=80.98,
+            size_mb=39.6,
+            total_params=11_171_934,
+            batch_size=64,
+            learning_rate=0.0008,
+            description="PP-HGNetV2-B0 backbone with an ML-Decoder head: small and GPU-friendly.",
+        ),
+        ModelInfo(
+            name="PP-HGNetV2-B4_ML",
+            family="PP-HGNetV2",
+            builder=_B + "build_pp_hgnetv2_b4_ml",
+            in_channels=2048,
+            coco_map=87.96,
+            size_mb=88.5,
+            total_params=25_005_488,
+            batch_size=64,
+            learning_rate=0.05,
+            description="PP-HGNetV2-B4 backbone with an ML-Decoder head: balanced accuracy and speed.",
+        ),
+        ModelInfo(
+            name="PP-HGNetV2-B6_ML",
+            family="PP-HGNetV2",
+            builder=_B + "build_pp_hgnetv2_b6_ml",
+            in_channels=2048,
+            coco_map=91.25,
+            size_mb=286.5,
+            total_params=80_586_304,
+            batch_size=16,
+            learning_rate=0.05,
+            description="PP-HGNetV2-B6 backbone with an ML-Decoder head: the most accurate.",
+        ),
+        ModelInfo(
+            name="ResNet50_ML",
+            family="ResNet",
+            builder=_B + "build_resnet50_ml",
+            in_channels=2048,
+            coco_map=83.50,
+            size_mb=108.9,
+            total_params=30_773_264,
+            batch_size=64,
+            learning_rate=0.1,
+            description="ResNet50 (vb) backbone with an ML-Decoder head.",
+        ),
+        ModelInfo(
+            name="CLIP_vit_base_patch16_448_ML",
+            family="CLIP-ViT",
+            builder=_B + "build_clip_vit_base_patch16_448_ml",
+            in_channels=768,
+            coco_map=89.15,
+            size_mb=325.6,
+            total_params=92_421_712,
+            batch_size=16,
+            learning_rate=0.0003,
+            use_amp=False,
+            description="CLIP ViT-B/16 at 448 px with an ML-Decoder head.",
+        ),
+    )
+}
+
+
+def model_names() -> list[str]:
+    """The zoo's model names in listing order."""
+    return list(MODELS)
+
+
+def get_model_info(name: str) -> ModelInfo:
+    """Return the metadata of ``name`` or raise a usage error with a suggestion."""
+    try:
+        return MODELS[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, MODELS, n=1, cutoff=0.5)
+        hint = f"did you mean {close[0]!r}?" if close else "run `mlcls models` to list the zoo"
+        raise UsageError(f"unknown model {name!r}", hint=hint) from None
