@@ -34,7 +34,9 @@ state = UIState()
 _consoles: dict[str, Console] = {}
 
 
-def configure(*, json_output: bool = False, quiet: bool = False, debug: bool = False, no_color: bool = False) -> None:
+def configure(
+    *, json_output: bool = False, quiet: bool = False, debug: bool = False, no_color: bool = False
+) -> None:
     """Set the global output switches and rebuild the consoles."""
     state.json = json_output
     state.quiet = quiet
@@ -109,7 +111,9 @@ def stderr_is_live() -> bool:
 class ProgressReporter:
     """Progress over a known total: a live bar on a terminal, periodic plain lines elsewhere."""
 
-    def __init__(self, description: str, total: int | None, unit: str = "items", interval: float = 5.0) -> None:
+    def __init__(
+        self, description: str, total: int | None, unit: str = "items", interval: float = 5.0
+    ) -> None:
         self.description = description
         self.total = total
         self.unit = unit
@@ -191,7 +195,9 @@ def _fmt(value: Any) -> str:
 
 
 @contextmanager
-def progress(description: str, total: int | None, unit: str = "items", interval: float = 5.0) -> Iterator[ProgressReporter]:
+def progress(
+    description: str, total: int | None, unit: str = "items", interval: float = 5.0
+) -> Iterator[ProgressReporter]:
     """Context manager yielding a :class:`ProgressReporter`."""
     with ProgressReporter(description, total, unit=unit, interval=interval) as reporter:
         yield reporter

@@ -49,13 +49,17 @@ def _version_callback(value: bool) -> None:
 
 @app.callback()
 def main_callback(
-    json_output: Annotated[bool, typer.Option("--json", help="Results as one JSON document on stdout.")] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Results as one JSON document on stdout.")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr; no progress.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks (also MLCLS_DEBUG=1).")] = False,
     no_color: Annotated[bool, typer.Option("--no-color", help="No colour (also NO_COLOR).")] = False,
     show_version: Annotated[
         bool,
-        typer.Option("--version", callback=_version_callback, is_eager=True, help="Print the version and exit."),
+        typer.Option(
+            "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."
+        ),
     ] = False,
 ) -> None:
     """Image multi-label classification on PaddlePaddle, PaddleX-compatible."""

@@ -44,7 +44,9 @@ def handle_errors(func: F) -> F:
                 console.err_console().print(traceback.format_exc(), markup=False)
             console.error(f"unexpected {type(exc).__name__}: {exc}")
             if not console.state.debug:
-                console.err_console().print("  hint: rerun with --debug for the traceback and report it", markup=False)
+                console.err_console().print(
+                    "  hint: rerun with --debug for the traceback and report it", markup=False
+                )
             raise typer.Exit(int(ExitCode.UNEXPECTED)) from None
 
     return wrapper  # type: ignore[return-value]
@@ -62,7 +64,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as one J
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.")]
 ConfigOpt = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="A YAML config file (PaddleX keys); packaged defaults fill the rest."),
+    typer.Option(
+        "--config", "-c", help="A YAML config file (PaddleX keys); packaged defaults fill the rest."
+    ),
 ]
 OverrideOpt = Annotated[
     list[str] | None,

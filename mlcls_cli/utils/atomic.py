@@ -18,7 +18,9 @@ from mlcls_cli.errors import IOFailure
 
 
 @contextmanager
-def atomic_open(path: str | os.PathLike[str], mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO[Any]]:
+def atomic_open(
+    path: str | os.PathLike[str], mode: str = "w", encoding: str | None = "utf-8"
+) -> Iterator[IO[Any]]:
     """Open a temporary file for writing that replaces ``path`` only when the block succeeds."""
     target = Path(path)
     binary = "b" in mode
@@ -26,17 +28,23 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "w", encoding: str | N
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     except OSError as exc:
-        raise IOFailure(f"cannot write {target}: {exc.strerror or exc}", hint="check the folder exists and is writable") from exc
+        raise IOFailure(
+            f"cannot write {target}: {exc.strerror or exc}", hint="check the folder exists and is writable"
+        ) from exc
     tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": encoding, "newline": ""})) as fh:
+        with os.fdopen(
+            fd, "wb" if binary else "w", **({} if binary else {"encoding": encoding, "newline": ""})
+        ) as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise IOFailure(f"cannot write {target}: {exc.strerror or exc}", hint="check free disk space and permissions") from exc
+        raise IOFailure(
+            f"cannot write {target}: {exc.strerror or exc}", hint="check free disk space and permissions"
+        ) from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -1,0 +1,202 @@
+"""The MLClsDataset text formats: ``label.txt`` and the ``train.txt``/``val.txt`` list files.
+
+``label.txt`` holds ``<id> <name>`` per line (split on the first space, so names
+may contain spaces). A list line is ``<relative image path>\\t<0,1,...>``: TAB is
+canonical and always written; on read any whitespace before the label vector is
+accepted, so paths with spaces and space-separated files both work.
+
+The primitives here raise :class:`LineError` for one bad line; the checker
+collects them into a full report, while the strict loaders used by training stop
+at the first problem with a :class:`DatasetError`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlcls_cli.errors import DatasetError, InputMissingError
+
+LABEL_FILE = "label.txt"
+TRAIN_LIST = "train.txt"
+VAL_LIST = "val.txt"
+IMAGES_DIR = "images"
+
+
+class LineError(ValueError):
+    """One malformed line: what is wrong and how to fix it."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One list-file entry: the image path relative to the dataset root and its multi-hot vector."""
+
+    path: str
+    labels: tuple[int, ...]
+    lineno: int = 0
+
+
+def read_lines(path: str | os.PathLike[str]) -> list[str]:
+    """Read a text file as UTF-8 (a BOM is dropped) and return its lines without line endings."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise InputMissingError(f"{p} does not exist") from None
+    except OSError as exc:
+        raise InputMissingError(f"cannot read {p}: {exc.strerror or exc}") from exc
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DatasetError(
+            f"{p} is not UTF-8 text (byte {exc.start})",
+            hint="re-save the file as UTF-8",
+        ) from None
+    return text.splitlines()
+
+
+def parse_label_line(raw: str) -> tuple[int, str]:
+    """Parse one ``label.txt`` line into ``(id, name)``."""
+    line = raw.rstrip("\r")
+    if not line.strip():
+        raise LineError("blank line", "delete the blank line")
+    head, sep, name = line.strip().partition(" ")
+    if not sep and "\t" in head:
+        head, _, name = head.partition("\t")
+    try:
+        index = int(head)
+    except ValueError:
+        raise LineError(
+            f"expected '<id> <name>', got {line!r}",
+            "each line must start with an integer class id, a space, then the class name",
+        ) from None
+    name = name.strip()
+    if not name:
+        raise LineError(f"class {index} has no name", "write the class name after the id and a space")
+    return index, name
+
+
+def split_list_line(raw: str) -> tuple[str, str]:
+    """Split a list line into ``(image path, label vector text)``."""
+    line = raw.rstrip("\r")
+    if not line.strip():
+        raise LineError("blank line", "delete the blank line")
+    if "\t" in line:
+        fields = line.split("\t")
+        if len(fields) != 2 or not fields[0].strip() or not fields[1].strip():
+            raise LineError(
+                f"expected 2 TAB-separated fields, got {len(fields)}: {line!r}",
+                "write '<image path><TAB><0,1,...>' with exactly one TAB",
+            )
+        return fields[0].strip(), fields[1].strip()
+    stripped = line.strip()
+    head, _, vector = stripped.rpartition(" ")
+    if not head.strip():
+        raise LineError(
+            f"expected '<image path><TAB><0,1,...>', got {line!r}",
+            "add the label vector after the image path, separated by a TAB",
+        )
+    return head.strip(), vector.strip()
+
+
+def parse_vector(text: str, num_classes: int | None = None) -> tuple[int, ...]:
+    """Parse a comma-separated multi-hot vector, checking values are 0/1 and, if given, its length."""
+    tokens = [t.strip() for t in text.split(",")]
+    values: list[int] = []
+    for pos, token in enumerate(tokens):
+        try:
+            value = int(token)
+        except ValueError:
+            raise LineError(
+                f"label value {token!r} at position {pos} is not an integer",
+                "the label vector is comma-separated 0/1 values, one per class",
+            ) from None
+        if value not in (0, 1):
+            raise LineError(
+                f"label value {value} at position {pos} is not 0 or 1",
+                "multi-label vectors are multi-hot: 1 where the class is present, else 0",
+            )
+        values.append(value)
+    if num_classes is not None and len(values) != num_classes:
+        raise LineError(
+            f"label vector has {len(values)} values but label.txt has {num_classes} classes",
+            "write one 0/1 value per class, in label.txt order",
+        )
+    return tuple(values)
+
+
+def format_list_line(path: str, labels: tuple[int, ...] | list[int]) -> str:
+    """Format one canonical list line (POSIX path, TAB, comma-joined vector), without newline."""
+    return f"{Path(path).as_posix() if os.sep != '/' else path}\t{','.join(str(int(v)) for v in labels)}"
+
+
+def locate_dataset_root(dataset_dir: str | os.PathLike[str]) -> Path:
+    """Return the dataset root: ``dataset_dir`` if it holds ``images/``, else the parent of the only ``**/images``."""
+    base = Path(dataset_dir)
+    if not base.exists():
+        raise InputMissingError(f"dataset folder {base} does not exist", hint="check the path")
+    if not base.is_dir():
+        raise InputMissingError(f"{base} is not a folder", hint="pass the dataset folder, not a file")
+    if (base / IMAGES_DIR).is_dir():
+        return base
+    found = sorted(p.parent for p in base.glob(f"**/{IMAGES_DIR}") if p.is_dir())
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise DatasetError(
+            f"no {IMAGES_DIR}/ folder found in or below {base}",
+            hint=f"an MLClsDataset has {IMAGES_DIR}/, {LABEL_FILE}, {TRAIN_LIST} and {VAL_LIST} in one folder",
+        )
+    listing = ", ".join(str(p) for p in found[:5])
+    raise DatasetError(
+        f"several {IMAGES_DIR}/ folders below {base}: {listing}",
+        hint="pass the dataset root itself (the folder holding images/ and label.txt)",
+    )
+
+
+def load_label_names(label_file: str | os.PathLike[str]) -> list[str]:
+    """Read ``label.txt`` strictly: ids must be exactly 0..K-1 (any order); returns names by id."""
+    names: dict[int, str] = {}
+    for lineno, raw in enumerate(read_lines(label_file), start=1):
+        if not raw.strip():
+            continue
+        try:
+            index, name = parse_label_line(raw)
+        except LineError as exc:
+            raise DatasetError(f"{label_file}:{lineno}: {exc.message}", hint=exc.hint) from None
+        if index in names:
+            raise DatasetError(
+                f"{label_file}:{lineno}: class id {index} appears twice", hint="ids must be unique"
+            )
+        names[index] = name
+    if not names:
+        raise DatasetError(f"{label_file} lists no classes", hint="write one '<id> <name>' line per class")
+    if sorted(names) != list(range(len(names))):
+        raise DatasetError(
+            f"{label_file}: class ids must be 0..{len(names) - 1} without gaps",
+            hint="renumber the classes from 0; run `mlcls check` for details",
+        )
+    return [names[i] for i in range(len(names))]
+
+
+def load_samples(list_file: str | os.PathLike[str], num_classes: int) -> list[Sample]:
+    """Read a list file strictly (blank lines skipped); the first bad line raises :class:`DatasetError`."""
+    samples: list[Sample] = []
+    for lineno, raw in enumerate(read_lines(list_file), start=1):
+        if not raw.strip():
+            continue
+        try:
+            path, vector = split_list_line(raw)
+            labels = parse_vector(vector, num_classes)
+        except LineError as exc:
+            raise DatasetError(
+                f"{list_file}:{lineno}: {exc.message}", hint=exc.hint or "run `mlcls check` for a full report"
+            ) from None
+        samples.append(Sample(path=path, labels=labels, lineno=lineno))
+    return samples
