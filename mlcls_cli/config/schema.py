@@ -1,0 +1,209 @@
+"""The typed key schema of module and pipeline configs.
+
+Every key a config may hold is listed here with its type; the merger rejects
+anything else with a "did you mean" hint. Keys PaddleX reads but mlcls does not
+use are accepted (so PaddleX files load unchanged) and flagged as ignored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+TRUE_WORDS = {"true", "t", "yes", "y", "on", "1"}
+FALSE_WORDS = {"false", "f", "no", "n", "off", "0"}
+
+
+class SpecError(ValueError):
+    """A value does not fit its key's type."""
+
+
+@dataclass(frozen=True)
+class Spec:
+    """Type of one config key: ``kind`` in str/int/float/bool/any/threshold, plus options."""
+
+    kind: str
+    nullable: bool = False
+    choices: tuple[str, ...] = ()
+    minimum: float | None = None
+    ignored: bool = False  # accepted for PaddleX compatibility, not used by mlcls
+    subtree: bool = False  # any nested mapping is accepted below this key
+
+    def describe(self) -> str:
+        """Human description of the expected type."""
+        text = (
+            f"one of {', '.join(self.choices)}"
+            if self.choices
+            else {
+                "str": "a string",
+                "int": "an integer",
+                "float": "a number",
+                "bool": "true or false",
+                "any": "any value",
+                "threshold": "a number, a list of numbers, a mapping with a 'default' key, or a thresholds.json path",
+            }[self.kind]
+        )
+        if self.minimum is not None:
+            text += f" >= {self.minimum:g}"
+        return text + (" or null" if self.nullable else "")
+
+    def coerce(self, value: Any) -> Any:
+        """Return ``value`` converted to this type, or raise :class:`SpecError`."""
+        if value is None:
+            if self.nullable or self.kind == "any":
+                return None
+            raise SpecError(f"must be {self.describe()}, got null")
+        if self.kind == "any":
+            return value
+        if self.kind == "str":
+            if isinstance(value, (dict, list)):
+                raise SpecError(f"must be {self.describe()}, got {type(value).__name__}")
+            value = _scalar_text(value)
+            if self.choices:
+                match = {c.lower(): c for c in self.choices}.get(value.lower())
+                if match is None:
+                    raise SpecError(f"must be {self.describe()}, got {value!r}")
+                value = match
+            return value
+        if self.kind == "bool":
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, (str, int)) and str(value).strip().lower() in TRUE_WORDS | FALSE_WORDS:
+                return str(value).strip().lower() in TRUE_WORDS
+            raise SpecError(f"must be {self.describe()}, got {value!r}")
+        if self.kind == "int":
+            if isinstance(value, bool):
+                raise SpecError(f"must be {self.describe()}, got {value!r}")
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            elif isinstance(value, str):
+                try:
+                    value = int(value.strip())
+                except ValueError:
+                    raise SpecError(f"must be {self.describe()}, got {value!r}") from None
+            if not isinstance(value, int):
+                raise SpecError(f"must be {self.describe()}, got {value!r}")
+            return self._check_min(value)
+        if self.kind == "float":
+            if isinstance(value, bool):
+                raise SpecError(f"must be {self.describe()}, got {value!r}")
+            if isinstance(value, str):
+                try:
+                    value = float(value.strip())  # YAML 1.1 reads "1e-4" as a string
+                except ValueError:
+                    raise SpecError(f"must be {self.describe()}, got {value!r}") from None
+            if not isinstance(value, (int, float)):
+                raise SpecError(f"must be {self.describe()}, got {value!r}")
+            return self._check_min(float(value))
+        if self.kind == "threshold":
+            return _coerce_threshold(value, self)
+        raise AssertionError(self.kind)
+
+    def _check_min(self, value: float) -> Any:
+        if self.minimum is not None and value < self.minimum:
+            raise SpecError(f"must be {self.describe()}, got {value!r}")
+        return value
+
+
+def _scalar_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _coerce_threshold(value: Any, spec: Spec) -> Any:
+    if isinstance(value, bool):
+        raise SpecError(f"must be {spec.describe()}, got {value!r}")
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value  # a thresholds.json path; checked when it is used
+    if isinstance(value, list):
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+            raise SpecError(f"must be {spec.describe()}; a list must hold numbers only")
+        return [float(v) for v in value]
+    if isinstance(value, dict):
+        if value.get("default") is None:
+            raise SpecError("a threshold mapping needs a 'default' key, e.g. {default: 0.5, 3: 0.7}")
+        return value
+    raise SpecError(f"must be {spec.describe()}, got {type(value).__name__}")
+
+
+S = Spec
+_ignored = dict(ignored=True)
+
+MODULE_SCHEMA: dict[str, Spec] = {
+    "Global.model": S("str"),
+    "Global.mode": S("str", choices=("check_dataset", "train", "evaluate", "export", "predict")),
+    "Global.dataset_dir": S("str", nullable=True),
+    "Global.device": S("str", nullable=True),
+    "Global.output": S("str"),
+    "Global.export_with_pir": S("bool", nullable=True, **_ignored),
+    "CheckDataset.convert.enable": S("bool"),
+    "CheckDataset.convert.src_dataset_type": S("str", nullable=True, choices=("COCO",)),
+    "CheckDataset.split.enable": S("bool"),
+    "CheckDataset.split.train_percent": S("int", nullable=True),
+    "CheckDataset.split.val_percent": S("int", nullable=True),
+    "Train.num_classes": S("int", nullable=True, minimum=1),
+    "Train.epochs_iters": S("int", minimum=1),
+    "Train.batch_size": S("int", minimum=1),
+    "Train.learning_rate": S("float", minimum=0),
+    "Train.pretrain_weight_path": S("str", nullable=True),
+    "Train.warmup_steps": S("int", minimum=0),
+    "Train.resume_path": S("str", nullable=True),
+    "Train.log_interval": S("int", minimum=1),
+    "Train.eval_interval": S("int", minimum=1),
+    "Train.save_interval": S("int", minimum=1),
+    "Train.image_size": S("int", minimum=16),
+    "Train.dy2st": S("bool", **_ignored),
+    "Train.amp": S("str", choices=("OFF", "O1", "O2"), **_ignored),
+    "Train.uniform_output_enabled": S("bool", **_ignored),
+    "Train.dist_ips": S("str", nullable=True, **_ignored),
+    "Train.basic_config_path": S("str", nullable=True, **_ignored),
+    "Evaluate.weight_path": S("str", nullable=True),
+    "Evaluate.log_interval": S("int", minimum=1),
+    "Evaluate.basic_config_path": S("str", nullable=True, **_ignored),
+    "Export.weight_path": S("str", nullable=True),
+    "Export.basic_config_path": S("str", nullable=True, **_ignored),
+    "Predict.batch_size": S("int", minimum=1),
+    "Predict.model_dir": S("str", nullable=True),
+    "Predict.input": S("any"),
+    "Predict.threshold": S("threshold", nullable=True),
+    "Predict.kernel_option": S("any", subtree=True, **_ignored),
+    "Predict.use_hpip": S("bool", nullable=True, **_ignored),
+    "Predict.hpi_config": S("any", subtree=True, **_ignored),
+    "Predict.genai_config": S("any", subtree=True, **_ignored),
+    "Benchmark": S("any", subtree=True, **_ignored),
+}
+
+_SUB = "SubModules.ImageMultiLabelClassification."
+PIPELINE_SCHEMA: dict[str, Spec] = {
+    "pipeline_name": S(
+        "str", choices=("image_multilabel_classification", "multi_label_image_classification")
+    ),
+    "device": S("str", nullable=True),
+    _SUB + "module_name": S("str", choices=("image_multilabel_classification",)),
+    _SUB + "model_name": S("str"),
+    _SUB + "model_dir": S("str", nullable=True),
+    _SUB + "batch_size": S("int", minimum=1),
+    _SUB + "threshold": S("threshold", nullable=True),
+    _SUB + "use_hpip": S("bool", nullable=True, **_ignored),
+    _SUB + "hpi_config": S("any", subtree=True, **_ignored),
+    _SUB + "genai_config": S("any", subtree=True, **_ignored),
+    "use_hpip": S("bool", nullable=True, **_ignored),
+    "hpi_config": S("any", subtree=True, **_ignored),
+    "Serving.visualize": S("bool"),
+    "Serving.extra": S("any", subtree=True, **_ignored),
+    # the 3.0-beta layout (Global.pipeline_name + Pipeline.model) is accepted too
+    "Global.pipeline_name": S(
+        "str", choices=("image_multilabel_classification", "multi_label_image_classification")
+    ),
+    "Global.input": S("any"),
+    "Pipeline.model": S("str"),
+    "Pipeline.batch_size": S("int", minimum=1),
+    "Pipeline.device": S("str", nullable=True),
+    "Pipeline.threshold": S("threshold", nullable=True),
+}
