@@ -45,17 +45,22 @@ def configure(
     _consoles.clear()
 
 
+def _colour_kwargs() -> dict[str, Any]:
+    # color_system=None drops every escape code (bold too); no_color alone keeps bold/underline
+    return {"color_system": None, "no_color": True} if state.no_color else {}
+
+
 def err_console() -> Console:
     """The stderr console (logs, warnings, progress)."""
     if "err" not in _consoles:
-        _consoles["err"] = Console(stderr=True, no_color=state.no_color, highlight=False, soft_wrap=True)
+        _consoles["err"] = Console(stderr=True, highlight=False, soft_wrap=True, **_colour_kwargs())
     return _consoles["err"]
 
 
 def out_console() -> Console:
     """The stdout console (results)."""
     if "out" not in _consoles:
-        _consoles["out"] = Console(no_color=state.no_color, highlight=False, soft_wrap=True)
+        _consoles["out"] = Console(highlight=False, soft_wrap=True, **_colour_kwargs())
     return _consoles["out"]
 
 

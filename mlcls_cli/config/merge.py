@@ -64,7 +64,7 @@ def default_config_text(name: str) -> str:
 def load_yaml_file(path: str | Path) -> dict[str, Any]:
     """Load a YAML config file that must hold a mapping; errors name the file and line."""
     p = Path(path)
-    if not p.is_file():
+    if not p.exists() or p.is_dir():  # pipes are fine: `-c <(...)`
         raise InputMissingError(
             f"config file {p} does not exist", hint="check the path given with -c/--config"
         )

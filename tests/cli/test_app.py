@@ -1,0 +1,152 @@
+"""The command surface: help, version, global options, exit codes, and import laziness."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mlcls_cli import __version__
+from mlcls_cli.cli.app import app
+from mlcls_cli.errors import EXIT_CODE_HELP, ExitCode
+
+runner = CliRunner()
+SUBCOMMANDS = ["check", "convert", "split", "train", "eval", "predict", "pipeline", "get-config", "models", "version"]
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, **kw: object) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "mlcls_cli", *args], capture_output=True, text=True, env=full_env, timeout=120, **kw
+    )
+
+
+def test_help_lists_every_subcommand_and_exit_codes() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for name in SUBCOMMANDS:
+        assert name in result.output
+    for code in (0, 1, 2, 65, 66, 69, 70, 74, 78, 130):
+        assert f"{code} " in result.output
+
+
+@pytest.mark.parametrize("name", SUBCOMMANDS)
+def test_every_subcommand_has_help(name: str) -> None:
+    result = runner.invoke(app, [name, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output
+
+
+def test_exit_code_table_is_complete() -> None:
+    assert {int(c) for c in ExitCode} == {int(c) for c in EXIT_CODE_HELP}
+
+
+def test_version_plain_and_json() -> None:
+    assert runner.invoke(app, ["--version"]).output.strip() == f"mlcls {__version__}"
+    result = runner.invoke(app, ["version", "--json"])
+    assert result.exit_code == 0
+    assert json.loads(result.output)["mlcls"] == __version__
+    result = runner.invoke(app, ["--json", "version"])
+    assert json.loads(result.output)["mlcls"] == __version__
+
+
+def test_usage_error_exit_2_subprocess() -> None:
+    proc = run_cli("check", "--no-such-option")
+    assert proc.returncode == ExitCode.USAGE == 2
+    assert proc.stdout == ""
+    assert "No such option" in proc.stderr
+
+
+def test_invalid_config_exit_78_subprocess() -> None:
+    proc = run_cli("get-config", "--resolved", "-o", "Train.epoch=3")
+    assert proc.returncode == 78
+    assert "did you mean Train.epochs_iters?" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stdout == ""
+
+
+def test_missing_config_file_exit_66_subprocess(tmp_path: Path) -> None:
+    proc = run_cli("get-config", "--resolved", "-c", str(tmp_path / "missing.yaml"))
+    assert proc.returncode == 66
+    assert "missing.yaml does not exist" in proc.stderr
+
+
+def test_io_failure_exit_74_subprocess(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    proc = run_cli("get-config", "ResNet50_ML", "--save-path", str(blocker / "sub" / "c.yaml"))
+    assert proc.returncode == 74
+    assert "cannot write" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_not_yet_implemented_is_clear_exit_69() -> None:
+    proc = run_cli("serve")
+    assert proc.returncode == 69
+    assert "not implemented" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_debug_shows_traceback() -> None:
+    proc = run_cli("--debug", "get-config", "--resolved", "-o", "Train.epoch=3")
+    assert proc.returncode == 78
+    assert "Traceback" in proc.stderr
+
+
+def test_interrupt_exit_130_subprocess(tmp_path: Path) -> None:
+    fifo = tmp_path / "cfg.fifo"
+    os.mkfifo(fifo)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlcls_cli", "get-config", "--resolved", "-c", str(fifo)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    writer = None
+    deadline = time.monotonic() + 60
+    while writer is None:  # the open succeeds once mlcls has the pipe open for reading
+        try:
+            writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:
+            assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+            time.sleep(0.05)
+    try:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        os.close(writer)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    assert "Traceback" not in err
+
+
+def test_config_from_a_pipe_is_accepted(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        ["bash", "-c", f"{sys.executable} -m mlcls_cli get-config --resolved -c <(printf 'Train:\\n  epochs_iters: 3\\n')"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "epochs_iters: 3" in proc.stdout
+
+
+def test_help_does_not_import_paddle() -> None:
+    proc = run_cli("--help", env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert proc.returncode == 0
+    imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    assert "typer" in imported  # the profile really ran
+    assert not any(name == "paddle" or name.startswith("paddle.") for name in imported)
+
+
+def test_no_color_env_gives_plain_errors() -> None:
+    proc = run_cli("get-config", "nope", env={"NO_COLOR": "1", "FORCE_COLOR": "1"})
+    assert proc.returncode == 2
+    assert "\x1b[" not in proc.stderr

@@ -1,0 +1,66 @@
+"""`mlcls get-config`: stdout, --save-path rules, --resolved, JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+from typer.testing import CliRunner
+
+from mlcls_cli.cli.app import app
+
+runner = CliRunner()
+
+
+def test_prints_packaged_yaml_with_comments() -> None:
+    result = runner.invoke(app, ["get-config", "PP-LCNet_x1_0_ML"])
+    assert result.exit_code == 0
+    assert result.output.startswith("# mlcls module config for PP-LCNet_x1_0_ML")
+    data = yaml.safe_load(result.output)
+    assert data["Train"]["epochs_iters"] == 20
+
+
+def test_save_path_dir_and_file(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["get-config", "multi_label_image_classification", "--save-path", str(tmp_path / "cfgs")])
+    assert result.exit_code == 0, result.output
+    saved = tmp_path / "cfgs" / "multi_label_image_classification.yaml"
+    assert yaml.safe_load(saved.read_text())["pipeline_name"] == "multi_label_image_classification"
+    result = runner.invoke(app, ["get-config", "ResNet50_ML", "--save-path", str(tmp_path / "mine.yml")])
+    assert result.exit_code == 0
+    assert yaml.safe_load((tmp_path / "mine.yml").read_text())["Global"]["model"] == "ResNet50_ML"
+
+
+def test_save_path_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
+    target = tmp_path / "c.yaml"
+    target.write_text("precious: true\n")
+    result = runner.invoke(app, ["get-config", "ResNet50_ML", "--save-path", str(target)])
+    assert result.exit_code == 2
+    assert target.read_text() == "precious: true\n"
+    result = runner.invoke(app, ["get-config", "ResNet50_ML", "--save-path", str(target), "--force"])
+    assert result.exit_code == 0
+    assert "ResNet50_ML" in target.read_text()
+
+
+def test_resolved_merges_file_and_overrides(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("Global:\n  model: PP-HGNetV2-B0_ML\nTrain:\n  epochs_iters: 4\n")
+    result = runner.invoke(app, ["get-config", "--resolved", "-c", str(cfg), "-o", "Train.batch_size=2"])
+    assert result.exit_code == 0, result.output
+    data = yaml.safe_load(result.output)
+    assert data["Global"]["model"] == "PP-HGNetV2-B0_ML"
+    assert data["Train"]["epochs_iters"] == 4
+    assert data["Train"]["batch_size"] == 2
+    assert data["Train"]["learning_rate"] == 0.0008  # B0's packaged default
+
+
+def test_json_output() -> None:
+    result = runner.invoke(app, ["get-config", "ResNet50_ML", "--json"])
+    assert result.exit_code == 0
+    assert json.loads(result.output)["Train"]["batch_size"] == 64
+
+
+def test_unknown_name_is_usage_error_with_suggestion() -> None:
+    result = runner.invoke(app, ["get-config", "PP-LCNet_x1_0"])
+    assert result.exit_code == 2
+    assert "did you mean 'PP-LCNet_x1_0_ML'" in result.output
