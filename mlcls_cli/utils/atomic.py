@@ -39,6 +39,7 @@ def atomic_open(
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+        _match_mode(tmp, target)
         os.replace(tmp, target)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
@@ -48,6 +49,17 @@ def atomic_open(
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _match_mode(tmp: Path, target: Path) -> None:
+    """Give the new file the old file's mode, or the umask default (mkstemp creates 0600)."""
+    try:
+        mode = target.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    os.chmod(tmp, mode)
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:

@@ -1,0 +1,217 @@
+"""Weights: atomic save, load round trip, mismatch reports, and fine-tuning from 80-class weights."""
+
+from __future__ import annotations
+
+import pickle
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mlcls_cli.errors import ExitCode, InputMissingError, IOFailure, ModelUnavailableError
+from mlcls_cli.models.weights import (
+    STRUCTURED_NAME_KEY,
+    WeightsMismatchError,
+    load_weights,
+    read_state_dict,
+    save_weights,
+)
+
+pytestmark = pytest.mark.paddle
+
+HEAD = ["fc.query_pos_embed.weight", "fc.group_conv.weight", "fc.group_conv.bias"]
+
+
+@pytest.fixture(scope="module")
+def paddle():
+    import paddle
+
+    return paddle
+
+
+def _lcnet(paddle, class_num: int, seed: int):
+    from mlcls_cli.models.backbones.pp_lcnet import build_pp_lcnet_ml
+
+    paddle.seed(seed)
+    model = build_pp_lcnet_ml("x0_25", class_num=class_num)
+    model.eval()
+    return model
+
+
+def _arrays(model) -> dict[str, np.ndarray]:
+    return {k: v.numpy().copy() for k, v in model.state_dict().items()}
+
+
+@pytest.fixture(scope="module")
+def saved80(paddle, tmp_path_factory) -> tuple[Path, dict[str, np.ndarray]]:
+    """An 80-class model with non-default BN statistics, saved once for the module."""
+    model = _lcnet(paddle, 80, seed=1)
+    rng = np.random.default_rng(0)
+    for key, value in model.state_dict().items():
+        if key.endswith(("_mean", "_variance")):  # buffers must round-trip too
+            value.set_value(paddle.to_tensor(rng.uniform(0.5, 1.5, size=value.shape).astype("float32")))
+    path = save_weights(model, tmp_path_factory.mktemp("w") / "sub" / "model.pdparams")
+    return path, _arrays(model)
+
+
+def test_save_is_a_plain_paddle_pickle_with_nothing_left_behind(paddle, saved80) -> None:
+    path, arrays = saved80
+    assert [p.name for p in path.parent.iterdir()] == ["model.pdparams"]
+    with open(path, "rb") as fh:
+        raw = pickle.load(fh)
+    assert STRUCTURED_NAME_KEY in raw  # paddle's bookkeeping entry, stripped on read
+    state = read_state_dict(path)
+    assert list(state) == list(arrays)
+    loaded = paddle.load(str(path))
+    assert set(loaded) == set(arrays)
+
+
+def test_round_trip_gives_identical_outputs(paddle, saved80) -> None:
+    path, arrays = saved80
+    source = _lcnet(paddle, 80, seed=1)
+    source.set_state_dict({k: paddle.to_tensor(v) for k, v in arrays.items()})
+    target = _lcnet(paddle, 80, seed=2)
+    x = paddle.rand([2, 3, 64, 64])
+    before = target(x).numpy()
+
+    result = load_weights(target, path)
+
+    assert result.complete
+    assert result.loaded == list(arrays)
+    for key, value in target.state_dict().items():
+        np.testing.assert_array_equal(value.numpy(), arrays[key], err_msg=key)
+    after = target(x).numpy()
+    np.testing.assert_array_equal(after, source(x).numpy())
+    assert not np.array_equal(before, after)
+
+
+def test_strict_load_names_missing_unexpected_and_mis_shaped_keys(paddle, saved80) -> None:
+    _, arrays = saved80
+    state = dict(arrays)
+    del state["blocks3.1.pw_conv.bn._variance"]
+    state["blocks9.0.conv.weight"] = np.zeros([2, 2], "float32")
+    state["last_conv.weight"] = np.zeros([1280, 64, 1, 1], "float32")
+    model = _lcnet(paddle, 80, seed=3)
+    before = _arrays(model)
+
+    with pytest.raises(WeightsMismatchError) as info:
+        load_weights(model, state)
+
+    message = str(info.value)
+    assert info.value.exit_code == ExitCode.CONFIG == 78
+    assert "blocks3.1.pw_conv.bn._variance" in message
+    assert "blocks9.0.conv.weight" in message
+    assert "last_conv.weight [1280, 64, 1, 1] vs [1280, 128, 1, 1]" in message
+    for key, value in model.state_dict().items():  # nothing was loaded
+        np.testing.assert_array_equal(value.numpy(), before[key])
+
+
+def test_non_strict_load_loads_what_fits_and_reports_the_rest(paddle, saved80) -> None:
+    _, arrays = saved80
+    state = dict(arrays)
+    del state["conv1.bn.bias"]
+    state["extra.weight"] = np.ones([3], "float32")
+    state["last_conv.weight"] = np.zeros([1280, 64, 1, 1], "float32")
+    model = _lcnet(paddle, 80, seed=4)
+
+    result = load_weights(model, state, strict=False)
+
+    assert result.missing == ["conv1.bn.bias"]
+    assert result.unexpected == ["extra.weight"]
+    assert result.mismatched == ["last_conv.weight"]
+    assert len(result.loaded) == len(arrays) - 2
+    np.testing.assert_array_equal(
+        model.state_dict()["fc.group_conv.weight"].numpy(), arrays["fc.group_conv.weight"]
+    )
+
+
+def test_80_class_weights_into_a_33_class_model_skip_only_the_head(paddle, saved80, capsys) -> None:
+    path, arrays = saved80
+    model = _lcnet(paddle, 33, seed=5)
+    fresh = _arrays(model)
+
+    result = load_weights(model, path)
+
+    assert result.skipped == HEAD
+    assert not (result.missing or result.unexpected or result.mismatched)
+    assert len(result.loaded) == len(arrays) - 3
+    state = model.state_dict()
+    for key in result.loaded:  # backbone and the class-independent decoder layers
+        np.testing.assert_array_equal(state[key].numpy(), arrays[key], err_msg=key)
+    for key in HEAD:
+        np.testing.assert_array_equal(state[key].numpy(), fresh[key])
+    assert list(state["fc.group_conv.bias"].shape) == [33]
+    assert "class count differs (weights: 80, model: 33)" in capsys.readouterr().err
+    model.eval()
+    assert list(model(paddle.rand([1, 3, 32, 32])).shape) == [1, 33]
+
+
+def test_head_mismatch_is_an_error_when_not_skipped(paddle, saved80) -> None:
+    path, _ = saved80
+    with pytest.raises(
+        WeightsMismatchError, match=r"fc\.group_conv\.weight \[80, 768, 1, 1\] vs \[33, 768, 1, 1\]"
+    ):
+        load_weights(_lcnet(paddle, 33, seed=6), path, skip_head_on_mismatch=False)
+
+
+def test_weights_of_another_model_are_rejected(paddle, saved80) -> None:
+    from mlcls_cli.models.ml_decoder import MLDecoder
+
+    path, _ = saved80
+    with pytest.raises(WeightsMismatchError, match="not in the model") as info:
+        load_weights(MLDecoder(class_num=80, in_channels=1280), path)
+    assert "and " in str(info.value)  # long name lists are shortened
+
+
+def test_float16_weights_are_cast_to_the_model_dtype(paddle, saved80) -> None:
+    _, arrays = saved80
+    half = {k: v.astype("float16") for k, v in arrays.items()}
+    model = _lcnet(paddle, 80, seed=7)
+    load_weights(model, half)
+    value = model.state_dict()["last_conv.weight"]
+    assert value.dtype == paddle.float32
+    np.testing.assert_allclose(value.numpy(), arrays["last_conv.weight"], rtol=1e-3, atol=1e-3)
+
+
+def test_missing_and_unreadable_files(paddle, tmp_path: Path) -> None:
+    model = _lcnet(paddle, 4, seed=8)
+    with pytest.raises(InputMissingError) as info:
+        load_weights(model, tmp_path / "nope.pdparams")
+    assert info.value.exit_code == ExitCode.NOINPUT
+    junk = tmp_path / "junk.pdparams"
+    junk.write_bytes(b"not a pickle at all")
+    with pytest.raises(IOFailure, match="cannot read weights"):
+        load_weights(model, junk)
+
+
+def test_urls_go_through_the_hub_downloader(paddle, saved80, monkeypatch) -> None:
+    path, _ = saved80
+    asked = []
+    hub = types.ModuleType("mlcls_cli.hub.download")
+
+    def fetch_file(url: str) -> Path:
+        asked.append(url)
+        return path
+
+    hub.fetch_file = fetch_file  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "mlcls_cli.hub.download", hub)
+    url = "https://example.invalid/PP-LCNet_x0_25_ML.pdparams"
+    result = load_weights(_lcnet(paddle, 80, seed=9), url)
+    assert asked == [url]
+    assert result.complete
+
+
+def test_urls_without_a_downloader_are_unavailable(paddle, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "mlcls_cli.hub.download", types.ModuleType("mlcls_cli.hub.download"))
+    with pytest.raises(ModelUnavailableError) as info:
+        load_weights(_lcnet(paddle, 4, seed=10), "https://example.invalid/w.pdparams")
+    assert info.value.exit_code == ExitCode.UNAVAILABLE
+
+
+def test_save_failure_is_an_io_error(paddle, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(IOFailure, match="cannot write"):
+        save_weights(_lcnet(paddle, 4, seed=11), blocker / "model.pdparams")
