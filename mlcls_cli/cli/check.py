@@ -1,18 +1,213 @@
-"""`mlcls check` (being written)."""
+"""`mlcls check DATASET`: validate a dataset, print the report, write PaddleX's check outputs."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
-from mlcls_cli.cli.common import handle_errors
-from mlcls_cli.cli.placeholder import not_yet
+from mlcls_cli import console
+from mlcls_cli.cli.common import ConfigOpt, JsonOpt, OverrideOpt, QuietOpt, apply_output_flags, handle_errors
+from mlcls_cli.errors import ConfigError, ExitCode, UsageError
+
+DEFAULT_OUTPUT = Path("output")
+
+
+def _run_from_config(
+    config: Path | None, overrides: list[str] | None, dataset: Path | None, output: Path | None
+) -> tuple[Path | None, Path | None]:
+    """Resolve DATASET and --output from ``-c``/``-o``; the single place config plugs in.
+
+    LEAD: plug the merged config in here. With a config, return
+    ``Global.dataset_dir`` / ``Global.output`` where the command line did not give
+    them, and run ``CheckDataset.convert`` / ``CheckDataset.split`` when enabled,
+    before the check. Explicit DATASET and --output win over the config.
+    """
+    if config is None and not overrides:
+        return dataset, output
+    raise ConfigError(
+        "`mlcls check` does not read -c/-o yet",
+        hint="pass DATASET (and --output) on the command line",
+    )
 
 
 @handle_errors
 def command(
-    args: Annotated[list[str] | None, typer.Argument(help="Arguments.")] = None,
+    dataset: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Dataset folder (holding images/, label.txt, train.txt, val.txt) or a folder above it.",
+            show_default=False,
+            metavar="DATASET",
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-O",
+            help="Where check_dataset_result.json and check_dataset/ go. [default: ./output]",
+        ),
+    ] = None,
+    decode: Annotated[
+        bool, typer.Option("--decode", help="Decode every image fully (slower; finds truncated files).")
+    ] = False,
+    max_examples: Annotated[
+        int, typer.Option("--max-examples", min=0, help="Examples kept per problem kind.")
+    ] = 5,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Threads reading images. [default: 2 per CPU core up to 8; with --decode 1 per core]",
+        ),
+    ] = None,
+    no_plots: Annotated[
+        bool, typer.Option("--no-plots", help="Skip the histogram and the demo images.")
+    ] = False,
+    json_output: JsonOpt = False,
+    quiet: QuietOpt = False,
+    config: ConfigOpt = None,
+    override: OverrideOpt = None,
 ) -> None:
-    """Being written."""
-    not_yet("check")
+    """Check a dataset: report every problem, class statistics, a histogram and labelled samples.
+
+    Exit 0 when it passes, 65 when it has errors, 66 when DATASET does not exist.
+    """
+    from mlcls_cli.data.check import ERROR, check_dataset
+
+    apply_output_flags(json_output, quiet)
+    dataset, output = _run_from_config(config, override, dataset, output)
+    if dataset is None:
+        raise UsageError("missing DATASET", hint="mlcls check path/to/dataset (see mlcls check --help)")
+    report = check_dataset(
+        dataset,
+        output_dir=output or DEFAULT_OUTPUT,
+        decode=decode,
+        max_examples=max_examples,
+        workers=workers,
+        progress=True,
+        plots=not no_plots,
+    )
+    if console.state.json:
+        console.emit_json(report.result)
+    else:
+        render_report(report)
+    if report.passed:
+        console.success("Check dataset passed !")
+        return
+    console.error(
+        f"dataset check failed: {report.error_count} error(s) in {len(report.problems.kinds(ERROR))} kind(s)"
+        + ("" if console.state.json else "; see the report above")
+    )
+    raise typer.Exit(int(ExitCode.DATAERR))
+
+
+def _where(file: str | None, line: int | None) -> str:
+    if not file:
+        return "-"
+    return f"{file}:{line}" if line else file
+
+
+def render_report(report: Any) -> None:
+    """Print the human summary and problem table on stdout."""
+    from rich.text import Text
+
+    out = console.out_console()
+    result = report.result
+    attrs = result["attributes"]
+    stats = report.statistics
+    root = report.root if report.root is not None else report.dataset_dir
+    heading = Text(f"Dataset {root} ({result['dataset_type']}): ")
+    heading.append(
+        "passed" if report.passed else "FAILED", style="bold green" if report.passed else "bold red"
+    )
+    out.print(heading, highlight=False)
+    out.print(
+        f"  classes {attrs['num_classes'] if attrs['num_classes'] is not None else '?'}, "
+        f"train {attrs['train_samples']} samples, val {attrs['val_samples']} samples, "
+        f"{report.images_checked} images {'decoded' if report.decode else 'checked'}",
+        markup=False,
+    )
+    splits = stats.get("splits") or {}
+    for split in ("train", "val"):
+        s = splits.get(split)
+        if s and s["samples"]:
+            ratio = s["imbalance_ratio"]
+            out.print(
+                f"  {split}: {s['label_cardinality']:.2f} labels/sample (density {s['label_density']:.3f}), "
+                f"{s['negatives']} negatives, imbalance {ratio if ratio is not None else '-'}",
+                markup=False,
+            )
+    size = stats.get("image_size") or {}
+    if size.get("images"):
+        w, h = size["width"], size["height"]
+        out.print(
+            f"  image size: width {w['min']}-{w['max']} (median {w['median']}), "
+            f"height {h['min']}-{h['max']} (median {h['median']})",
+            markup=False,
+        )
+    combos = stats.get("top_label_combinations") or []
+    if combos:
+        text = "; ".join(f"{'+'.join(c['labels']) or '(none)'} x{c['count']}" for c in combos[:3])
+        out.print(f"  common label sets: {text}", markup=False)
+
+    _render_problems(out, report.problems)
+    out.print(f"Result: {report.result_path}", markup=False, highlight=False)
+    histogram = result["analysis"]["histogram"]
+    if histogram:
+        out.print(f"Histogram: {report.output_dir / histogram}", markup=False, highlight=False)
+
+
+def _render_problems(out: Any, problems: Any) -> None:
+    """One table row per problem kind (errors first); a block list on narrow consoles."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from mlcls_cli.data.check import ERROR, KINDS, WARNING
+
+    kinds = problems.kinds(ERROR) + problems.kinds(WARNING)
+    if not kinds:
+        return
+    rows = []
+    for kind in kinds:
+        severity, default_hint = KINDS[kind]
+        first = problems.examples[kind][0] if problems.examples.get(kind) else None
+        rows.append(
+            (
+                severity,
+                kind,
+                problems.counts[kind],
+                _where(first.file, first.line) if first else "-",
+                first.message if first else "",
+                first.hint if first else default_hint,
+            )
+        )
+    if out.width < 100:
+        for severity, kind, count, where, message, hint in rows:
+            head = Text(f"{severity:<8}", style="red" if severity == ERROR else "yellow")
+            head.append(f"{kind} x{count}  at {where}")
+            out.print(head)
+            if message:
+                out.print(Text(f"        {message}"))
+            out.print(Text(f"        hint: {hint}", style="dim"))
+        return
+    table = Table(expand=False)
+    table.add_column("severity", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("count", justify="right", no_wrap=True)
+    table.add_column("first at", overflow="fold")
+    table.add_column("message", overflow="fold", ratio=1)
+    table.add_column("hint", overflow="fold", ratio=1)
+    for severity, kind, count, where, message, hint in rows:
+        table.add_row(
+            Text(severity, style="red" if severity == ERROR else "yellow"),
+            Text(kind),
+            Text(str(count)),
+            Text(where),
+            Text(message),
+            Text(hint, style="dim"),
+        )
+    out.print(table)
