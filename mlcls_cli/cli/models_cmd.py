@@ -1,17 +1,341 @@
-"""`mlcls models`: list the zoo (being written)."""
+"""`mlcls models`: list the zoo, download models, locate cached files, inspect and clean the cache."""
 
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
 import typer
 
-app = typer.Typer(help="List, download and locate zoo models.", no_args_is_help=False)
+from mlcls_cli import console
+from mlcls_cli.cli.common import JsonOpt, QuietOpt, apply_output_flags, handle_errors
+from mlcls_cli.errors import ModelUnavailableError, UsageError
+
+if TYPE_CHECKING:
+    from mlcls_cli.hub.cache import CleanResult
+
+app = typer.Typer(
+    help="List, download and locate zoo models; inspect and clean the model cache (MLCLS_HOME).",
+    no_args_is_help=False,
+)
+
+NamesArg = Annotated[
+    list[str],
+    typer.Argument(
+        metavar="NAME",
+        help="Model names (see `mlcls models`), or `all` for the whole zoo.",
+        show_default=False,
+    ),
+]
+VerifyOpt = Annotated[
+    bool, typer.Option("--verify", help="Hash every cached file against its record (slower for big models).")
+]
+
+
+def _human(size: int) -> str:
+    """Bytes as B, kB, MB or GB (decimal units, like the zoo's sizes)."""
+    if size < 1000:
+        return f"{size} B"
+    value, unit = size / 1000, "kB"
+    for bigger in ("MB", "GB"):
+        if value < 1000:
+            break
+        value, unit = value / 1000, bigger
+    return f"{value:.1f} {unit}"
+
+
+def _resolve_names(names: list[str]) -> list[str]:
+    """Zoo names in the order given, ``all`` expanded, unknown names refused before any work."""
+    from mlcls_cli.models.registry import get_model_info, model_names
+
+    resolved: list[str] = []
+    for name in names:
+        for item in model_names() if name == "all" else [get_model_info(name).name]:
+            if item not in resolved:
+                resolved.append(item)
+    return resolved
+
+
+# --- list ---------------------------------------------------------------------------------
+
+
+def _zoo_rows(verify: bool) -> list[dict[str, Any]]:
+    from mlcls_cli.hub import cached_state
+    from mlcls_cli.models.registry import MODELS
+
+    return [
+        {
+            "name": info.name,
+            "family": info.family,
+            "coco_map": info.coco_map,
+            "size_mb": info.size_mb,
+            "total_params": info.total_params,
+            "input_size": info.input_size,
+            "description": info.description,
+            "inference_url": info.inference_url(),
+            "pretrained_url": info.pretrained_url,
+            "cached": cached_state(info.name, verify=verify),
+        }
+        for info in MODELS.values()
+    ]
+
+
+def _show_zoo(verify: bool) -> None:
+    from rich import box
+    from rich.table import Table
+
+    from mlcls_cli.hub import cache_root
+
+    rows = _zoo_rows(verify)
+    if console.state.json:
+        console.emit_json({"cache_root": str(cache_root()), "models": rows})
+        return
+    # compact enough for 80 columns with the longest name
+    table = Table(box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False, show_edge=False)
+    table.add_column("Model", no_wrap=True)
+    for header in ("COCO\nmAP", "Size\nMB", "Params", "Input"):
+        table.add_column(header, justify="right")
+    for header in ("Inference", "Pretrained"):
+        table.add_column(header, justify="center")
+    for row in rows:
+        table.add_row(
+            row["name"],
+            f"{row['coco_map']:.2f}",
+            f"{row['size_mb']:.1f}",
+            f"{row['total_params'] / 1e6:.1f}M",
+            str(row["input_size"]),
+            "yes" if row["cached"]["inference"] else "no",
+            "yes" if row["cached"]["pretrained"] else "no",
+        )
+    console.out_console().print(table)
+    console.info(f"cache: {cache_root()}  (download with `mlcls models download NAME`)")
 
 
 @app.callback(invoke_without_command=True)
-def models_main(ctx: typer.Context) -> None:
-    """List the model zoo."""
-    from mlcls_cli.models.registry import model_names
-
+@handle_errors
+def models_main(ctx: typer.Context, json_output: JsonOpt = False, verify: VerifyOpt = False) -> None:
+    """List the model zoo with what is cached (the same as `mlcls models list`)."""
+    apply_output_flags(json_output)
     if ctx.invoked_subcommand is None:
-        for name in model_names():
-            typer.echo(name)
+        _show_zoo(verify)
+
+
+@app.command("list")
+@handle_errors
+def list_command(json_output: JsonOpt = False, verify: VerifyOpt = False) -> None:
+    """List the model zoo: accuracy, size, input and whether each model is cached."""
+    apply_output_flags(json_output)
+    _show_zoo(verify)
+
+
+# --- download -------------------------------------------------------------------------------
+
+
+@app.command("download", no_args_is_help=True)
+@handle_errors
+def download_command(
+    names: NamesArg,
+    inference: Annotated[
+        bool,
+        typer.Option(
+            "--inference/--no-inference", help="Get the inference package (*_infer.tar, extracted)."
+        ),
+    ] = True,
+    pretrained: Annotated[
+        bool,
+        typer.Option(
+            "--pretrained/--no-pretrained",
+            help="Get the pretrained training weights (*_pretrained.pdparams).",
+        ),
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Download again even when a verified copy is cached.")
+    ] = False,
+    json_output: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Download zoo models into the cache and print their paths (MLCLS_MODEL_ENDPOINT picks a mirror)."""
+    apply_output_flags(json_output, quiet)
+    if not inference and not pretrained:
+        raise UsageError("nothing to download", hint="drop --no-inference or add --pretrained")
+    from mlcls_cli.hub import ensure_inference_model, ensure_pretrained_weights
+
+    results: list[dict[str, Any]] = []
+    for name in _resolve_names(names):
+        result: dict[str, Any] = {"name": name, "inference": None, "pretrained": None}
+        if inference:
+            result["inference"] = str(ensure_inference_model(name, force=force))
+        if pretrained:
+            result["pretrained"] = str(ensure_pretrained_weights(name, force=force))
+        results.append(result)
+        if not console.state.json:
+            for key in ("inference", "pretrained"):
+                if result[key]:
+                    typer.echo(result[key])
+    if console.state.json:
+        console.emit_json({"models": results})
+
+
+# --- path -----------------------------------------------------------------------------------
+
+
+@app.command("path", no_args_is_help=True)
+@handle_errors
+def path_command(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="A zoo model name.", show_default=False)],
+    pretrained: Annotated[
+        bool,
+        typer.Option("--pretrained", help="The pretrained weights file instead of the inference folder."),
+    ] = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Print where a cached model is (exit 69 when it is not cached; never downloads)."""
+    apply_output_flags(json_output)
+    from mlcls_cli.hub import ensure_inference_model, ensure_pretrained_weights
+    from mlcls_cli.hub.cache import inference_dir, pretrained_path
+    from mlcls_cli.hub.manifest import EntryState, check_file, check_folder
+
+    name = _resolve_names([name])[0]
+    ensure = ensure_pretrained_weights if pretrained else ensure_inference_model
+    what = "pretrained weights" if pretrained else "inference model"
+    try:
+        path = ensure(name, offline=True, verify=False)
+    except ModelUnavailableError:
+        expected = pretrained_path(name) if pretrained else inference_dir(name)
+        check = check_file(expected, verify=False) if pretrained else check_folder(expected, verify=False)
+        reason = "not downloaded yet" if check.state is EntryState.MISSING else check.reason
+        flag = " --pretrained" if pretrained else ""
+        raise ModelUnavailableError(
+            f"the {name} {what} is not in the cache ({reason}); it belongs at {expected}",
+            hint=f"run `mlcls models download {name}{flag}`",
+        ) from None
+    if console.state.json:
+        console.emit_json(
+            {"name": name, "kind": "pretrained" if pretrained else "inference", "path": str(path)}
+        )
+    else:
+        typer.echo(str(path))
+
+
+# --- clean ----------------------------------------------------------------------------------
+
+
+@app.command("clean")
+@handle_errors
+def clean_command(
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="NAME", help="Models to remove (default: the whole cache).", show_default=False
+        ),
+    ] = None,
+    partial: Annotated[
+        bool,
+        typer.Option("--partial", help="Only remove leftovers: .part files, unfinished or damaged entries."),
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    json_output: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Remove cache entries; entries a running download holds are kept."""
+    apply_output_flags(json_output, quiet)
+    from mlcls_cli.hub import cache_root, clean
+    from mlcls_cli.hub.cache import CleanResult, entries_to_clean, models_root
+
+    targets: list[str | None] = [_clean_target(n, models_root()) for n in names] if names else [None]
+    planned = [entry for target in targets for entry in entries_to_clean(target, partial)]
+    if not planned:
+        _report_clean(CleanResult(), nothing="nothing to remove")
+        return
+    if not partial and not yes:
+        prompt = f"Remove {len(planned)} cache entr{'y' if len(planned) == 1 else 'ies'} ({_human(sum(e.size for e in planned))}) from {cache_root()}?"
+        if not sys.stdin.isatty():
+            raise UsageError("refusing to remove cache entries without confirmation", hint="add --yes")
+        if not typer.confirm(prompt, default=False, err=True):
+            _report_clean(CleanResult(), nothing="nothing removed")
+            return
+    result = CleanResult()
+    for target in targets:
+        part = clean(target, partial_only=partial)
+        result.removed.extend(part.removed)
+        result.busy.extend(part.busy)
+    _report_clean(result)
+
+
+def _clean_target(name: str, models_root: Path) -> str:
+    """A zoo name, or a model folder present in the cache even if the zoo no longer lists it."""
+    if "/" not in name and "\\" not in name and name not in (".", "..") and (models_root / name).is_dir():
+        return name
+    return _resolve_names([name])[0]
+
+
+def _report_clean(result: CleanResult, nothing: str = "") -> None:
+    for entry in result.busy:
+        console.warn(f"kept {entry.path}: another process is using it")
+    if console.state.json:
+        console.emit_json(
+            {
+                "removed": [e.to_dict() for e in result.removed],
+                "freed": result.freed,
+                "busy": [e.to_dict() for e in result.busy],
+            }
+        )
+        return
+    if nothing and not result.removed:
+        console.info(nothing)
+        return
+    for entry in result.removed:
+        typer.echo(str(entry.path))
+    console.success(f"removed {len(result.removed)} entries, freed {_human(result.freed)}")
+
+
+# --- info -----------------------------------------------------------------------------------
+
+
+@handle_errors
+def info_command(json_output: JsonOpt = False, verify: VerifyOpt = False) -> None:
+    """Show the cache root, its total size and every entry (models, files, leftovers)."""
+    apply_output_flags(json_output)
+    from rich import box
+    from rich.markup import escape
+    from rich.table import Table
+
+    from mlcls_cli.hub import cache_root, cache_size, list_cached
+
+    entries = list_cached(verify=verify)
+    env = {key: os.environ.get(key) for key in ("MLCLS_HOME", "MLCLS_MODEL_ENDPOINT", "MLCLS_OFFLINE")}
+    if console.state.json:
+        console.emit_json(
+            {
+                "cache_root": str(cache_root()),
+                "total_size": cache_size(),
+                "entries": [e.to_dict() for e in entries],
+                "environment": env,
+            }
+        )
+        return
+    out = console.out_console()
+    out.print(f"Cache root: {cache_root()}", markup=False)
+    out.print(f"Total size: {_human(cache_size())}", markup=False)
+    for key, value in env.items():
+        if value:
+            out.print(f"{key}={value}", markup=False)
+    if not entries:
+        out.print("No entries.", markup=False)
+        return
+    table = Table(box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False, show_edge=False)
+    for header in ("Kind", "Name", "State", "Size", "Path (under the root)"):
+        table.add_column(header, justify="right" if header == "Size" else "left", overflow="fold")
+    root = cache_root()
+    for entry in entries:
+        shown = entry.path.relative_to(root) if entry.path.is_relative_to(root) else entry.path
+        table.add_row(
+            entry.kind, escape(entry.name), entry.state.value, _human(entry.size), escape(str(shown))
+        )
+    out.print(table)
+
+
+app.command("info")(info_command)
+app.command("cache", help="Same as `mlcls models info`.")(info_command)
