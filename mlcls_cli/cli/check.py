@@ -17,19 +17,71 @@ DEFAULT_OUTPUT = Path("output")
 def _run_from_config(
     config: Path | None, overrides: list[str] | None, dataset: Path | None, output: Path | None
 ) -> tuple[Path | None, Path | None]:
-    """Resolve DATASET and --output from ``-c``/``-o``; the single place config plugs in.
+    """Resolve DATASET and --output from ``-c``/``-o`` and run the enabled convert/split steps.
 
-    LEAD: plug the merged config in here. With a config, return
-    ``Global.dataset_dir`` / ``Global.output`` where the command line did not give
-    them, and run ``CheckDataset.convert`` / ``CheckDataset.split`` when enabled,
-    before the check. Explicit DATASET and --output win over the config.
+    Precedence as everywhere: packaged defaults < the ``-c`` file < DATASET/--output <
+    ``-o``. As in PaddleX, ``CheckDataset.convert`` runs first, then
+    ``CheckDataset.split``, then the check.
     """
     if config is None and not overrides:
         return dataset, output
-    raise ConfigError(
-        "`mlcls check` does not read -c/-o yet",
-        hint="pass DATASET (and --output) on the command line",
+    from mlcls_cli.config import ignored_keys_set, resolve_config
+
+    cfg = resolve_config(
+        config_file=config,
+        overrides=overrides,
+        options={
+            "Global.dataset_dir": str(dataset) if dataset is not None else None,
+            "Global.output": str(output) if output is not None else None,
+        },
     )
+    for key in ignored_keys_set(cfg):
+        console.warn(f"{key} is accepted for PaddleX compatibility but not used by mlcls")
+    mode = cfg.get("Global.mode")
+    if mode != "check_dataset":
+        console.warn(f"Global.mode={mode} is ignored: `mlcls check` always checks the dataset")
+    dataset_dir = cfg.get("Global.dataset_dir")
+    if not dataset_dir:
+        raise UsageError("no dataset given", hint="pass DATASET or set Global.dataset_dir in the config")
+    if cfg.get("CheckDataset.convert.enable"):
+        _convert_from_config(dataset_dir, cfg.get("CheckDataset.convert.src_dataset_type"))
+    if cfg.get("CheckDataset.split.enable"):
+        _split_from_config(
+            dataset_dir,
+            cfg.get("CheckDataset.split.train_percent"),
+            cfg.get("CheckDataset.split.val_percent"),
+        )
+    return Path(dataset_dir), Path(cfg.get("Global.output"))
+
+
+def _convert_from_config(dataset_dir: str, src_type: str | None) -> None:
+    from mlcls_cli.data.convert import convert_coco
+
+    if not src_type:
+        raise ConfigError(
+            "CheckDataset.convert.enable is true but CheckDataset.convert.src_dataset_type is null",
+            hint="set -o CheckDataset.convert.src_dataset_type=COCO",
+        )
+    convert_coco(dataset_dir, src_type=src_type)
+    console.success("Convert dataset successfully !")
+
+
+def _split_from_config(dataset_dir: str, train_percent: int | None, val_percent: int | None) -> None:
+    from mlcls_cli.data.split import split_dataset
+
+    if train_percent is None or val_percent is None:
+        raise ConfigError(
+            "CheckDataset.split.enable is true but train_percent/val_percent are not both set",
+            hint="e.g. -o CheckDataset.split.train_percent=90 -o CheckDataset.split.val_percent=10",
+        )
+    try:
+        split_dataset(dataset_dir, train_percent=train_percent, val_percent=val_percent)
+    except UsageError as exc:  # a config value, so a config error
+        raise ConfigError(
+            f"CheckDataset.split: {exc.message}",
+            hint="set CheckDataset.split.train_percent and val_percent to integers 1..99 that sum to 100",
+        ) from None
+    console.success("Split dataset successfully !")
 
 
 @handle_errors
