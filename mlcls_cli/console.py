@@ -106,9 +106,14 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
+def progress_enabled() -> bool:
+    """False with ``--quiet`` or ``MLCLS_NO_PROGRESS=1``: no bars and no periodic progress lines."""
+    return not state.quiet and os.environ.get("MLCLS_NO_PROGRESS", "") in ("", "0")
+
+
 def stderr_is_live() -> bool:
-    """True when live progress bars make sense (stderr is a terminal, not quiet, not disabled)."""
-    if state.quiet or os.environ.get("MLCLS_NO_PROGRESS", "") not in ("", "0"):
+    """True when live progress bars make sense (stderr is a terminal and progress is enabled)."""
+    if not progress_enabled():
         return False
     return err_console().is_terminal and not err_console().is_dumb_terminal
 
@@ -129,8 +134,11 @@ class ProgressReporter:
         self._last_line = self._start
         self._progress: Any = None
         self._task: Any = None
+        self._printed = -1  # completed count of the last plain line
+        self._plain = False
 
     def __enter__(self) -> ProgressReporter:
+        self._plain = progress_enabled() and not stderr_is_live()
         if stderr_is_live():
             from rich.progress import (
                 BarColumn,
@@ -141,11 +149,16 @@ class ProgressReporter:
                 TimeRemainingColumn,
             )
 
+            if self.unit == "bytes":
+                from rich.progress import DownloadColumn, TransferSpeedColumn
+
+                count_columns: tuple[Any, ...] = (DownloadColumn(), TransferSpeedColumn())
+            else:
+                count_columns = (MofNCompleteColumn(), TextColumn("{task.fields[rate]}"))
             self._progress = Progress(
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[rate]}"),
+                *count_columns,
                 TimeElapsedColumn(),
                 TimeRemainingColumn(),
                 TextColumn("{task.fields[extra]}"),
@@ -163,34 +176,49 @@ class ProgressReporter:
         now = time.monotonic()
         if self._progress is not None:
             self._progress.update(self._task, advance=n, rate=self._rate_text(now), extra=self._fields_text())
-        elif not state.quiet and now - self._last_line >= self.interval:
+        elif self._plain and now - self._last_line >= self.interval:
             self._last_line = now
             self._plain_line(now)
 
     def _rate_text(self, now: float) -> str:
-        elapsed = max(now - self._start, 1e-9)
-        return f"{self.completed / elapsed:.1f} {self.unit}/s"
+        rate = self.completed / max(now - self._start, 1e-9)
+        if self.unit == "bytes":
+            return f"{human_bytes(rate)}/s"
+        return f"{rate:.1f} {self.unit}/s"
 
     def _fields_text(self) -> str:
         return " ".join(f"{k}={_fmt(v)}" for k, v in self.fields.items())
 
     def _plain_line(self, now: float) -> None:
-        total = f"/{self.total}" if self.total else ""
+        if self.unit == "bytes":
+            done = human_bytes(self.completed) + (f"/{human_bytes(self.total)}" if self.total else "")
+        else:
+            done = f"{self.completed}" + (f"/{self.total}" if self.total else "") + f" {self.unit}"
         pct = f" ({100 * self.completed / self.total:.0f}%)" if self.total else ""
         extra = self._fields_text()
-        line = f"{self.description}: {self.completed}{total} {self.unit}{pct}, {self._rate_text(now)}"
+        self._printed = self.completed
+        line = f"{self.description}: {done}{pct}, {self._rate_text(now)}"
         err_console().print(line + (f", {extra}" if extra else ""), markup=False, highlight=False)
 
     def __exit__(self, *exc: object) -> None:
         if self._progress is not None:
             self._progress.stop()
-        elif not state.quiet and self.completed and exc[0] is None:
+        elif self._plain and self.completed and exc[0] is None and self._printed != self.completed:
             self._plain_line(time.monotonic())
 
     @property
     def elapsed(self) -> float:
         """Seconds since the reporter started."""
         return time.monotonic() - self._start
+
+
+def human_bytes(n: float) -> str:
+    """Format a byte count with a binary unit, e.g. ``12.3 MiB``."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
 
 
 def _fmt(value: Any) -> str:
