@@ -37,7 +37,10 @@ def test_quiet_hides_progress_and_info_but_not_errors(capsys: pytest.CaptureFixt
     assert err.strip() == "error: boom"
 
 
-def test_byte_progress_uses_binary_units(capsys: pytest.CaptureFixture[str]) -> None:
+def test_byte_progress_uses_binary_units(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MLCLS_NO_PROGRESS", raising=False)
     console.configure()
     with console.progress("download", 4 * 1024 * 1024, unit="bytes", interval=0) as p:
         p.advance(2 * 1024 * 1024)
