@@ -73,6 +73,7 @@ OverrideOpt = Annotated[
     typer.Option(
         "--override",
         "-o",
+        metavar="KEY=VALUE",
         help="Override a config key, PaddleX spelling: -o Train.epochs_iters=10 (repeatable; YAML-typed).",
     ),
 ]
