@@ -41,9 +41,10 @@ class CrossAttention(nn.Layer):
         q = self._split_heads(self.q_proj(query)) * (self.head_dim**-0.5)
         k = self._split_heads(self.k_proj(memory))
         v = self._split_heads(self.v_proj(memory))
-        weights = F.softmax(paddle.matmul(q, k, transpose_y=True), axis=-1)
+        # ``@`` rather than paddle.matmul: only ``@`` also traces for the legacy .pdmodel export (paddle 3.3)
+        weights = F.softmax(q @ k.transpose([0, 1, 3, 2]), axis=-1)
         weights = self.attn_dropout(weights)
-        out = paddle.matmul(weights, v).transpose([0, 2, 1, 3])
+        out = (weights @ v).transpose([0, 2, 1, 3])
         out = out.reshape([0, 0, self.embed_dim])
         return self.out_proj(out)
 
