@@ -21,7 +21,6 @@ from mlcls_cli.errors import (
     InputMissingError,
     IOFailure,
     MlclsError,
-    ModelUnavailableError,
     UsageError,
 )
 
@@ -63,16 +62,19 @@ def _is_url(source: Any) -> bool:
 
 
 def _resolve_source(source: str | os.PathLike[str]) -> Path:
-    """Return a local path for ``source``, downloading URLs through the hub when it is available."""
+    """Return a local path for ``source``; URLs are downloaded through the model-zoo cache.
+
+    An official pretrained URL of a zoo model lands where ``mlcls models download
+    --pretrained`` puts it, so training and the CLI share one cached copy.
+    """
     if _is_url(source):
-        try:
-            from mlcls_cli.hub.download import fetch_file  # type: ignore[attr-defined]
-        except ImportError:
-            raise ModelUnavailableError(
-                f"cannot download {source}: this build has no downloader",
-                hint="download the .pdparams file yourself and pass its local path",
-            ) from None
-        return Path(fetch_file(source))
+        from mlcls_cli.hub import ensure_pretrained_weights, fetch_file
+        from mlcls_cli.models.registry import MODELS
+
+        for name, info in MODELS.items():
+            if source == info.pretrained_url:
+                return Path(ensure_pretrained_weights(name))
+        return Path(fetch_file(str(source)))
     path = Path(source).expanduser()
     if not path.exists():
         raise InputMissingError(

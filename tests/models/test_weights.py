@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import pickle
-import sys
-import types
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from mlcls_cli.errors import ExitCode, InputMissingError, IOFailure, ModelUnavailableError
+from mlcls_cli.errors import ExitCode, InputMissingError, IOFailure
 from mlcls_cli.models.weights import (
     STRUCTURED_NAME_KEY,
     WeightsMismatchError,
@@ -184,30 +182,6 @@ def test_missing_and_unreadable_files(paddle, tmp_path: Path) -> None:
     junk.write_bytes(b"not a pickle at all")
     with pytest.raises(IOFailure, match="cannot read weights"):
         load_weights(model, junk)
-
-
-def test_urls_go_through_the_hub_downloader(paddle, saved80, monkeypatch) -> None:
-    path, _ = saved80
-    asked = []
-    hub = types.ModuleType("mlcls_cli.hub.download")
-
-    def fetch_file(url: str) -> Path:
-        asked.append(url)
-        return path
-
-    hub.fetch_file = fetch_file  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "mlcls_cli.hub.download", hub)
-    url = "https://example.invalid/PP-LCNet_x0_25_ML.pdparams"
-    result = load_weights(_lcnet(paddle, 80, seed=9), url)
-    assert asked == [url]
-    assert result.complete
-
-
-def test_urls_without_a_downloader_are_unavailable(paddle, monkeypatch) -> None:
-    monkeypatch.setitem(sys.modules, "mlcls_cli.hub.download", types.ModuleType("mlcls_cli.hub.download"))
-    with pytest.raises(ModelUnavailableError) as info:
-        load_weights(_lcnet(paddle, 4, seed=10), "https://example.invalid/w.pdparams")
-    assert info.value.exit_code == ExitCode.UNAVAILABLE
 
 
 def test_save_failure_is_an_io_error(paddle, tmp_path: Path) -> None:
