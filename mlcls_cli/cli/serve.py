@@ -1,18 +1,181 @@
-"""`mlcls serve`: not implemented in this version yet."""
+"""`mlcls serve`: the PaddleX-compatible HTTP service (FastAPI + uvicorn, the `[serve]` extra)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
-from mlcls_cli.cli.common import handle_errors
-from mlcls_cli.cli.placeholder import not_yet
+from mlcls_cli import console
+from mlcls_cli.cli.common import QuietOpt, apply_output_flags, handle_errors
+from mlcls_cli.errors import UsageError
+
+DEFAULT_PIPELINE = "image_multilabel_classification"
+
+
+def _parse_threshold(text: str | None) -> Any:
+    """``--threshold``: a number or a thresholds.json path (as text), or a JSON list/mapping."""
+    if text is None:
+        return None
+    stripped = text.strip()
+    if stripped.startswith(("[", "{")):
+        try:
+            return json.loads(stripped)
+        except json.JSONDecodeError as exc:
+            raise UsageError(
+                f"--threshold {text!r} is not valid JSON: {exc.msg}",
+                hint='e.g. --threshold 0.4, --threshold "[0.5, 0.3, 0.6]" or --threshold \'{"default": 0.5, "2": 0.7}\'',
+            ) from None
+    return stripped
 
 
 @handle_errors
 def command(
-    args: Annotated[list[str] | None, typer.Argument(help="Arguments (not implemented yet).")] = None,
+    pipeline: Annotated[
+        str,
+        typer.Option(
+            "--pipeline",
+            "-p",
+            help="Pipeline name (image_multilabel_classification or multi_label_image_classification) "
+            "or a pipeline YAML from `mlcls get-config`.",
+        ),
+    ] = DEFAULT_PIPELINE,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Zoo model name; overrides the pipeline's model.")
+    ] = None,
+    model_dir: Annotated[
+        Path | None,
+        typer.Option("--model-dir", help="An inference package folder (e.g. a trained model's export)."),
+    ] = None,
+    host: Annotated[
+        str,
+        typer.Option(
+            "--host",
+            help="Address to listen on. The default serves this machine only; PaddleX listens on 0.0.0.0.",
+        ),
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port (0 picks a free one).")] = 8080,
+    device: Annotated[
+        str | None,
+        typer.Option("--device", help="cpu, gpu or gpu:N. [default: gpu:0 when available, else cpu]"),
+    ] = None,
+    threshold: Annotated[
+        str | None,
+        typer.Option(
+            "--threshold",
+            help="Server default threshold when a request sends none: a number, a JSON list/mapping, "
+            "or a thresholds.json.",
+        ),
+    ] = None,
+    allow_url_inputs: Annotated[
+        bool | None,
+        typer.Option(
+            "--allow-url-inputs/--no-allow-url-inputs",
+            help="Let `image` be an http(s) URL the server downloads. [default: allowed on a loopback "
+            "--host, refused otherwise]",
+            show_default=False,
+        ),
+    ] = None,
+    max_body_mb: Annotated[
+        float,
+        typer.Option("--max-body-mb", help="Largest request body and downloaded image, in MiB (413 above)."),
+    ] = 20.0,
+    json_output: Annotated[
+        bool,
+        typer.Option(
+            "--json", help='Once listening, print one JSON line {"url", "endpoint", "health", ...} on stdout.'
+        ),
+    ] = False,
+    quiet: QuietOpt = False,
 ) -> None:
-    """Not implemented in this version yet."""
-    not_yet("serve")
+    """Serve the pipeline over HTTP: POST /multilabel-image-classification, GET /health (PaddleX API).
+
+    Runs until Ctrl-C (exit 130). Logs, including the access log, go to stderr.
+    """
+    from mlcls_cli.serving.server import require_serve_deps
+
+    apply_output_flags(json_output, quiet)
+    require_serve_deps()
+    if not max_body_mb > 0:
+        raise UsageError(f"--max-body-mb must be positive, got {max_body_mb}")
+    if device is not None:
+        from mlcls_cli.inference.device import parse_device
+
+        parse_device(device)  # a typo fails before the port is taken and the model loaded
+    _serve(
+        pipeline,
+        model=model,
+        model_dir=model_dir,
+        host=host,
+        port=port,
+        device=device,
+        threshold=_parse_threshold(threshold),
+        allow_url_inputs=allow_url_inputs,
+        max_body_mb=max_body_mb,
+    )
+
+
+def _serve(
+    pipeline_spec: str,
+    *,
+    model: str | None,
+    model_dir: Path | None,
+    host: str,
+    port: int,
+    device: str | None,
+    threshold: Any,
+    allow_url_inputs: bool | None,
+    max_body_mb: float,
+) -> None:
+    from mlcls_cli.serving.app import ENDPOINT, HEALTH, create_app
+    from mlcls_cli.serving.server import (
+        bind_socket,
+        bound_url,
+        is_loopback,
+        load_pipeline,
+        make_server,
+        url_inputs_allowed,
+    )
+    from mlcls_cli.serving.worker import InferenceWorker
+
+    loopback = is_loopback(host)
+    urls_allowed = url_inputs_allowed(host, allow_url_inputs)
+    sock = bind_socket(host, port)
+    worker: InferenceWorker | None = None
+    try:
+        pipe = load_pipeline(
+            pipeline_spec, model=model, model_dir=model_dir, device=device, threshold=threshold
+        )
+        worker = InferenceWorker(pipe)
+        visualize = bool(getattr(pipe, "visualize", True))  # Serving.visualize of the pipeline config
+        app = create_app(
+            worker, visualize_default=visualize, allow_url_inputs=urls_allowed, max_body_mb=max_body_mb
+        )
+        url = bound_url(sock)
+        if not loopback:
+            console.warn(
+                f"listening on {host}, reachable from other machines; the service has no authentication"
+            )
+            if urls_allowed:
+                console.warn("URL inputs are on: clients can make this server fetch any URL it can reach")
+        console.success(f"serving on {url}  (POST {ENDPOINT}, GET {HEALTH}; Ctrl-C stops)")
+        console.info(
+            f"URL inputs {'allowed' if urls_allowed else 'refused (403)'}; body limit {max_body_mb:g} MiB; "
+            f"visualize default {str(visualize).lower()}"
+        )
+        if console.state.json:
+            console.emit_json_line(
+                {
+                    "url": url,
+                    "endpoint": url + ENDPOINT,
+                    "health": url + HEALTH,
+                    "allow_url_inputs": urls_allowed,
+                }
+            )
+        make_server(app, quiet=console.state.quiet).run(sockets=[sock])
+    finally:
+        if worker is not None:
+            worker.close()
+        sock.close()

@@ -1,0 +1,147 @@
+"""The FastAPI application: PaddleX's multi-label classification API, with every error as JSON.
+
+Routes: ``POST /multilabel-image-classification`` (operation ``infer``) and
+``GET /health``. Successful answers are ``{"logId", "result", "errorCode": 0,
+"errorMsg": "Success"}``; every failure, including unknown routes and wrong
+methods, is ``{"logId", "errorCode": <HTTP status>, "errorMsg"}``. Bad input gets
+a 4xx; only a bug in the server gives 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from mlcls_cli import __version__
+from mlcls_cli.serving.errors import ApiError, error_body, new_log_id
+from mlcls_cli.serving.inputs import decode_base64, decode_image, fetch_url, url_scheme
+from mlcls_cli.serving.limits import BodyLimitMiddleware
+from mlcls_cli.serving.schemas import InferRequest, normalise_threshold
+from mlcls_cli.serving.worker import InferenceWorker, Prediction
+
+ENDPOINT = "/multilabel-image-classification"
+HEALTH = "/health"
+DEFAULT_MAX_BODY_MB = 20.0
+DEFAULT_URL_TIMEOUT = 10.0
+#: Images decoded ahead of inference at most (decoding overlaps inference, memory stays bounded).
+DECODED_IMAGES_IN_FLIGHT = 4
+_MAX_ECHO = 200  # characters of a rejected value echoed back in a validation error
+
+log = logging.getLogger("mlcls.serving")
+
+
+def _shorten_inputs(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Keep PaddleX's error list, but never echo a huge value (such as a whole image) back."""
+    out = []
+    for err in errors:
+        err = dict(err)
+        if "input" in err:
+            text = json.dumps(jsonable_encoder(err["input"]), ensure_ascii=False)
+            if len(text) > _MAX_ECHO:
+                err["input"] = text[:_MAX_ECHO] + f"... ({len(text)} characters)"
+        out.append(err)
+    return out
+
+
+def _error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(error_body(status, message), status_code=status, headers=headers)
+
+
+def encode_jpeg_base64(image: Any) -> str:
+    """Base64 (ASCII) of ``image`` (a PIL image) encoded as JPEG."""
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    buffer = io.BytesIO()
+    rgb.save(buffer, format="JPEG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def create_app(
+    worker: InferenceWorker,
+    *,
+    visualize_default: bool = True,
+    allow_url_inputs: bool = True,
+    max_body_mb: float = DEFAULT_MAX_BODY_MB,
+    url_timeout: float = DEFAULT_URL_TIMEOUT,
+) -> FastAPI:
+    """Build the service around ``worker``.
+
+    ``visualize_default`` applies when a request leaves ``visualize`` unset (PaddleX:
+    the pipeline's ``Serving.visualize``). ``allow_url_inputs`` lets ``image`` be an
+    http(s) URL that the server downloads. ``max_body_mb`` limits request bodies and
+    downloaded images; ``url_timeout`` (seconds) bounds each download.
+    """
+    max_bytes = max(1, int(max_body_mb * 1024 * 1024))
+    app = FastAPI(
+        title="mlcls multi-label image classification",
+        version=__version__,
+        description="PaddleX-compatible image multi-label classification service.",
+    )
+    app.state.worker = worker
+    # Decoded images waiting for the worker are the big allocations: bound how many exist at once.
+    decoded_slots = asyncio.Semaphore(DECODED_IMAGES_IN_FLIGHT)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _shorten_inputs(list(exc.errors()))
+        return _error_response(422, json.dumps(jsonable_encoder(errors), ensure_ascii=False))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error_response(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(ApiError)
+    async def _api(_: Request, exc: ApiError) -> JSONResponse:
+        return _error_response(exc.status, exc.message)
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, exc: Exception) -> JSONResponse:
+        log_id = new_log_id()
+        log.error("bug: %s %s failed (logId %s)", request.method, request.url.path, log_id, exc_info=exc)
+        return JSONResponse(error_body(500, "Internal server error", log_id), status_code=500)
+
+    @app.get(HEALTH, operation_id="health", summary="Service health")
+    async def health() -> dict[str, Any]:
+        return {"logId": new_log_id(), "errorCode": 0, "errorMsg": "Healthy"}
+
+    @app.post(ENDPOINT, operation_id="infer", summary="Classify an image (multi-label)")
+    async def infer(body: InferRequest) -> JSONResponse:
+        log_id = new_log_id()
+        threshold = normalise_threshold(body.threshold, worker.num_classes)
+        visualize = visualize_default if body.visualize is None else body.visualize
+        top_k = body.inferenceParams.topK if body.inferenceParams is not None else None
+
+        scheme = url_scheme(body.image)
+        if scheme is not None:
+            if not allow_url_inputs:
+                raise ApiError(
+                    403,
+                    "URL inputs are disabled on this server; send the image as base64, "
+                    "or start the server with --allow-url-inputs",
+                )
+            url = body.image.strip()
+            data = await run_in_threadpool(fetch_url, url, max_bytes=max_bytes, timeout=url_timeout)
+        else:
+            data = await run_in_threadpool(decode_base64, body.image)
+        async with decoded_slots:
+            picture = await run_in_threadpool(decode_image, data)
+            prediction: Prediction = await worker.predict_async(
+                picture, threshold=threshold, top_k=top_k, visualize=visualize
+            )
+        result: dict[str, Any] = {"categories": prediction.categories}
+        if visualize and prediction.image is not None:
+            result["image"] = await run_in_threadpool(encode_jpeg_base64, prediction.image)
+        return JSONResponse({"logId": log_id, "result": result, "errorCode": 0, "errorMsg": "Success"})
+
+    app.add_middleware(BodyLimitMiddleware, max_bytes=max_bytes)
+    return app
