@@ -9,7 +9,6 @@ import typer
 
 from mlcls_cli import console
 from mlcls_cli.cli.common import ConfigOpt, JsonOpt, OverrideOpt, apply_output_flags, handle_errors
-from mlcls_cli.config import config_kind, default_config_text, ignored_keys_set, resolve_config
 from mlcls_cli.errors import UsageError
 from mlcls_cli.utils.atomic import atomic_write_text
 
@@ -44,6 +43,8 @@ def command(
     json_output: JsonOpt = False,
 ) -> None:
     """Print a packaged config as YAML (or save it), e.g. `mlcls get-config PP-LCNet_x1_0_ML > my.yaml`."""
+    from mlcls_cli.config import config_kind, default_config_text, ignored_keys_set, resolve_config
+
     apply_output_flags(json_output)
     if name is None and not resolved:
         raise UsageError("give a model or pipeline name", hint="e.g. `mlcls get-config PP-LCNet_x1_0_ML`")

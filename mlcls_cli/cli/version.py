@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import platform
-from importlib import metadata
 
 from mlcls_cli import __version__, console
 from mlcls_cli.cli.common import JsonOpt, apply_output_flags, handle_errors
 
 
 def _dist_version(name: str) -> str | None:
+    from importlib import metadata
+
     try:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
