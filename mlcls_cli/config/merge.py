@@ -180,7 +180,16 @@ def _leaves(
 
 
 def _suggest(key: str, schema: Mapping[str, Spec]) -> str:
-    close = difflib.get_close_matches(key, list(schema), n=1, cutoff=0.75)
+    section, _, leaf = key.rpartition(".")
+    # a truncated or extended leaf in the right section (epoch -> epochs_iters) is the likeliest slip
+    close = [
+        k
+        for k in schema
+        if k.rpartition(".")[0] == section
+        and leaf
+        and (k.rpartition(".")[2].startswith(leaf) or leaf.startswith(k.rpartition(".")[2]))
+    ][:1]
+    close = close or difflib.get_close_matches(key, list(schema), n=1, cutoff=0.75)
     if not close:
         # correct the key one level at a time against the keys valid at that level
         prefix, ok = "", True

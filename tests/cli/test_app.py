@@ -87,13 +87,6 @@ def test_io_failure_exit_74_subprocess(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
 
 
-def test_not_yet_implemented_is_clear_exit_69() -> None:
-    proc = run_cli("serve")
-    assert proc.returncode == 69
-    assert "not implemented" in proc.stderr
-    assert "Traceback" not in proc.stderr
-
-
 def test_debug_shows_traceback() -> None:
     proc = run_cli("--debug", "get-config", "--resolved", "-o", "Train.epoch=3")
     assert proc.returncode == 78
