@@ -1,18 +1,66 @@
-"""`mlcls pipeline`: not implemented in this version yet."""
+"""`mlcls pipeline`: run the multi-label classification pipeline, PaddleX-style."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from mlcls_cli.cli.common import handle_errors
-from mlcls_cli.cli.placeholder import not_yet
+from mlcls_cli.cli.common import QuietOpt, apply_output_flags, handle_errors
+from mlcls_cli.cli.predict import (
+    BatchOpt,
+    DeviceOpt,
+    InputOpt,
+    InputsArg,
+    PipelineOverrideOpt,
+    SaveOpt,
+    ThreadsOpt,
+    ThresholdOpt,
+    TopKOpt,
+    gather_inputs,
+    run_and_report,
+)
 
 
 @handle_errors
 def command(
-    args: Annotated[list[str] | None, typer.Argument(help="Arguments (not implemented yet).")] = None,
+    pipeline: Annotated[
+        str,
+        typer.Option(
+            "--pipeline",
+            "-p",
+            metavar="NAME|FILE",
+            help="multi_label_image_classification (or image_multilabel_classification), or a pipeline YAML "
+            "from `mlcls get-config multi_label_image_classification --save-path x.yaml`.",
+        ),
+    ],
+    inputs: InputsArg = None,
+    input_opt: InputOpt = None,
+    device: DeviceOpt = None,
+    save_path: SaveOpt = None,
+    threshold: ThresholdOpt = None,
+    top_k: TopKOpt = None,
+    batch_size: BatchOpt = None,
+    cpu_threads: ThreadsOpt = None,
+    override: PipelineOverrideOpt = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="One JSON object per image on stdout (JSON Lines).")
+    ] = False,
+    quiet: QuietOpt = False,
 ) -> None:
-    """Not implemented in this version yet."""
-    not_yet("pipeline")
+    """Run a pipeline: `mlcls pipeline --pipeline multi_label_image_classification --input photo.jpg`.
+
+    Options given here beat the YAML's values (model, model_dir, batch_size, device,
+    threshold). Output and exit codes as `mlcls predict`.
+    """
+    apply_output_flags(json_output, quiet)
+    items = gather_inputs(inputs, input_opt)
+    from mlcls_cli.inference.pipeline import create_pipeline
+    from mlcls_cli.inference.postprocess import parse_threshold_text
+
+    thr: Any = parse_threshold_text(threshold) if threshold is not None else None
+    runner = create_pipeline(pipeline, device=device, config_overrides=override, cpu_threads=cpu_threads)
+    run_and_report(runner, items, batch_size=batch_size, threshold=thr, top_k=top_k, save_path=save_path)
+
+
+__all__ = ["command"]

@@ -1,1 +1,39 @@
-"""mlcls_cli.inference."""
+"""Prediction: inference packages through Paddle Inference, PaddleX-compatible inputs and results.
+
+- :func:`create_model` / :class:`MultiLabelModel` (``model.py``) and
+  :func:`create_pipeline` / :class:`MultiLabelPipeline` (``pipeline.py``): the Python API.
+- :class:`PaddlePredictor` (``predictor.py``): a package run on arrays.
+- ``inputs.py``, ``preprocess.py``, ``postprocess.py``, ``result.py``, ``batching.py``,
+  ``device.py``: the stages.
+
+Names are loaded on first use, so importing this package is cheap; paddle is only
+imported when a predictor is created.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "create_model": "model",
+    "MultiLabelModel": "model",
+    "create_pipeline": "pipeline",
+    "MultiLabelPipeline": "pipeline",
+    "PaddlePredictor": "predictor",
+    "locate_package": "predictor",
+    "MLClassResult": "result",
+    "InputError": "inputs",
+    "InputFailure": "inputs",
+    "Preprocessor": "preprocess",
+    "Postprocessor": "postprocess",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

@@ -1,0 +1,232 @@
+"""``create_model``: a multi-label classifier from a zoo name or an inference package, PaddleX-style.
+
+from mlcls_cli import create_model
+model = create_model("PP-LCNet_x1_0_ML")           # official package, downloaded once
+for res in model.predict("photo.jpg", batch_size=1, threshold=0.5):
+    res.print()
+    res.save_to_img("./output/")
+    res.save_to_json("./output/res.json")
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlcls_cli import console
+from mlcls_cli.errors import UsageError
+from mlcls_cli.inference.batching import Prepared, batches, default_workers, prefetch, prepare, stack
+from mlcls_cli.inference.inputs import InputError, InputFailure, InputItem, iter_inputs, url_settings
+from mlcls_cli.inference.postprocess import Postprocessor, check_top_k
+from mlcls_cli.inference.predictor import PaddlePredictor
+from mlcls_cli.inference.preprocess import Preprocessor
+from mlcls_cli.inference.result import MLClassResult
+
+OnError = str | Callable[[InputFailure], None]
+_ON_ERROR = ("warn", "raise", "ignore")
+
+
+def _batch_size(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise UsageError(f"batch_size must be a positive integer, got {value!r}")
+    return int(value)
+
+
+class MultiLabelModel:
+    """A loaded classifier: ``predict(input)`` yields one :class:`MLClassResult` per image.
+
+    Inputs that cannot be used are skipped (by default with a warning on stderr);
+    ``failures`` lists those of the latest ``predict`` call.
+    """
+
+    def __init__(
+        self,
+        predictor: PaddlePredictor,
+        *,
+        threshold: Any = None,
+        batch_size: int = 1,
+        top_k: int | None = None,
+        workers: int | None = None,
+        url_max_bytes: int | None = None,
+        url_timeout: float | None = None,
+        allow_urls: bool = True,
+    ) -> None:
+        self.predictor = predictor
+        self.preprocessor = Preprocessor.from_config(predictor.config)
+        self.postprocessor = Postprocessor(predictor.label_list, default_threshold=predictor.threshold)
+        self.threshold = self.postprocessor.thresholds(threshold) if threshold is not None else None
+        self.batch_size = _batch_size(batch_size)
+        self.top_k = check_top_k(top_k)
+        self.workers = default_workers() if workers is None else max(0, int(workers))
+        self.urls = url_settings(url_max_bytes, url_timeout, allow_urls)
+        self.failures: list[InputFailure] = []
+
+    @property
+    def model_name(self) -> str | None:
+        """``Global.model_name`` of the package."""
+        return self.predictor.model_name
+
+    @property
+    def label_list(self) -> list[str]:
+        """Class names, in class-id order."""
+        return self.predictor.label_list
+
+    @property
+    def model_dir(self) -> Path:
+        """The inference package folder."""
+        return self.predictor.model_dir
+
+    @property
+    def device(self) -> str:
+        """The device predictions run on (``cpu`` or ``gpu:N``)."""
+        return str(self.predictor.device)
+
+    def _failure_handler(self, on_error: OnError) -> Callable[[InputFailure], None]:
+        if callable(on_error):
+            user = on_error
+
+            def record_and_call(failure: InputFailure) -> None:
+                self.failures.append(failure)
+                user(failure)
+
+            return record_and_call
+        if on_error not in _ON_ERROR:
+            raise UsageError(
+                f"on_error must be one of {', '.join(_ON_ERROR)} or a function, got {on_error!r}"
+            )
+
+        def handle(failure: InputFailure) -> None:
+            self.failures.append(failure)
+            if on_error == "raise":
+                raise InputError(f"cannot use input {failure.input}: {failure.reason}")
+            if on_error == "warn":
+                console.warn(f"skipped {failure.input}: {failure.reason}")
+
+        return handle
+
+    def predict(
+        self,
+        input: Any,
+        batch_size: int | None = None,
+        threshold: Any = None,
+        top_k: int | None = None,
+        *,
+        on_error: OnError = "warn",
+    ) -> Iterator[MLClassResult]:
+        """Yield a result per image of ``input`` (path, folder, URL, array, ``{"img": ...}``, or a list).
+
+        ``threshold`` (number, per-class list, ``{"default": ...}`` mapping or
+        thresholds.json) and ``top_k`` override the model's for this call.
+        ``on_error``: "warn" (default: report on stderr, skip), "ignore" (skip),
+        "raise" (raise :class:`~mlcls_cli.inference.inputs.InputError`), or a function
+        called with each :class:`~mlcls_cli.inference.inputs.InputFailure`.
+        """
+        size = self.batch_size if batch_size is None else _batch_size(batch_size)
+        if threshold is not None:
+            limits = self.postprocessor.thresholds(threshold)
+        elif self.threshold is not None:
+            limits = self.threshold
+        else:
+            limits = self.postprocessor.default_thresholds
+        k = self.top_k if top_k is None else check_top_k(top_k)
+        report = self._failure_handler(on_error)
+        self.failures = []
+        return self._stream(input, size, limits, k, report)
+
+    __call__ = predict
+
+    def _load(self, item: InputItem) -> Prepared:
+        return prepare(item, self.preprocessor, self.urls)
+
+    def _stream(
+        self,
+        input: Any,
+        size: int,
+        limits: np.ndarray,
+        top_k: int | None,
+        report: Callable[[InputFailure], None],
+    ) -> Iterator[MLClassResult]:
+        depth = max(2 * size, size + self.workers)
+        loaded = prefetch(iter_inputs(input), self._load, workers=self.workers, depth=depth)
+        for batch in batches(loaded, size, report):
+            yield from self._infer(batch, limits, top_k)
+
+    def _infer(self, batch: list[Prepared], limits: np.ndarray, top_k: int | None) -> Iterator[MLClassResult]:
+        for group in stack(batch):
+            probs = self.predictor.run(np.stack([p.tensor for p in group]))
+            for prepared, kept in zip(group, self.postprocessor.apply(probs, limits, top_k), strict=True):
+                item = prepared.item
+                yield MLClassResult(
+                    input_path=item.input_path,
+                    class_ids=kept.class_ids,
+                    scores=kept.scores,
+                    label_names=kept.label_names,
+                    image=prepared.image,
+                    stem=item.stem,
+                    suffix=item.suffix,
+                    rel_dir=item.rel_dir,
+                )
+
+    def __repr__(self) -> str:
+        return f"MultiLabelModel({self.model_name!r}, dir={str(self.model_dir)!r}, device={self.device})"
+
+
+def _resolve_dir(model_name: str | None, model_dir: str | os.PathLike[str] | None) -> tuple[Path, str | None]:
+    """The package folder to load, and the name it must declare (None: no check)."""
+    if model_dir is not None:
+        return Path(model_dir), model_name
+    if model_name is None:
+        raise UsageError(
+            "give a model name or a model folder",
+            hint='e.g. create_model("PP-LCNet_x1_0_ML") or create_model(model_dir="output/best_model/inference")',
+        )
+    from mlcls_cli.models.registry import MODELS, get_model_info
+
+    if model_name not in MODELS and Path(model_name).expanduser().is_dir():
+        return Path(model_name).expanduser(), None
+    get_model_info(model_name)  # unknown names: a usage error with a suggestion
+    from mlcls_cli.hub import ensure_inference_model
+
+    return ensure_inference_model(model_name), model_name
+
+
+def create_model(
+    model_name: str | None = None,
+    model_dir: str | os.PathLike[str] | None = None,
+    *,
+    threshold: Any = None,
+    device: str | None = None,
+    batch_size: int = 1,
+    top_k: int | None = None,
+    cpu_threads: int | None = None,
+    **options: Any,
+) -> MultiLabelModel:
+    """Load a multi-label classifier (PaddleX's ``create_model`` signature).
+
+    ``model_name`` alone: a zoo model, its official inference package taken from
+    the cache (downloaded once; ``MLCLS_MODEL_ENDPOINT``, ``MLCLS_OFFLINE`` apply).
+    ``model_dir``: an inference package folder, or a training output folder holding
+    ``inference/``; with ``model_name`` too, the package's ``Global.model_name`` must
+    match. ``threshold``/``top_k``/``batch_size`` are defaults for ``predict``;
+    ``device`` is ``cpu``, ``gpu`` or ``gpu:N`` (default: gpu:0 when available).
+    Other ``options``: ``workers`` (loader threads), ``url_max_bytes``,
+    ``url_timeout``, ``allow_urls``.
+    """
+    unknown = sorted(set(options) - {"workers", "url_max_bytes", "url_timeout", "allow_urls"})
+    if unknown:
+        raise TypeError(f"create_model() got unexpected keyword argument(s): {', '.join(unknown)}")
+    folder, expected = _resolve_dir(model_name, model_dir)
+    predictor = PaddlePredictor(folder, device=device, cpu_threads=cpu_threads)
+    if expected is not None and predictor.model_name is not None and predictor.model_name != expected:
+        raise UsageError(
+            f"model name mismatch: {predictor.model_dir} holds {predictor.model_name!r}, not {expected!r}",
+            hint="pass the matching model name, or only the model folder",
+        )
+    return MultiLabelModel(predictor, threshold=threshold, batch_size=batch_size, top_k=top_k, **options)
+
+
+__all__ = ["MultiLabelModel", "OnError", "create_model"]

@@ -1,0 +1,96 @@
+"""MLClassResult: keys and attributes, print, .json/.img, file names of save_to_json/save_to_img, the banner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mlcls_cli.inference.result import MLClassResult
+from tests.inference.kit import BLUE, save, solid
+
+
+def _result(path: Path | None = None, image: Image.Image | None = None, **kw) -> MLClassResult:
+    values = {"class_ids": [2, 0], "scores": [0.99972, 0.5], "label_names": ["banana", "狗"]}
+    values.update(kw)
+    return MLClassResult(
+        input_path=str(path) if path else None,
+        image=image,
+        stem=path.stem if path else "array_0",
+        suffix=path.suffix.lower() if path else ".png",
+        **values,
+    )
+
+
+def test_keys_attributes_and_json(tmp_path: Path) -> None:
+    res = _result(tmp_path / "photo.jpg")
+    assert list(res) == ["input_path", "page_index", "class_ids", "scores", "label_names"]
+    assert res.input_path == res["input_path"] and res.page_index is None
+    assert res.class_ids == [2, 0] and res.scores == [0.99972, 0.5] and res.label_names == ["banana", "狗"]
+    assert res.json == {"res": res.to_dict()}
+    assert json.loads(json.dumps(res.json)) == res.json
+
+
+def test_print_json_and_python_forms(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    res = _result(tmp_path / "photo.jpg")
+    res.print()
+    out = capsys.readouterr().out
+    assert json.loads(out) == res.json and '    "res"' in out and "狗" in out
+    res.print(json_format=False)
+    assert capsys.readouterr().out.strip() == repr(res.json)
+    res.print(format_json=True, indent=2, ensure_ascii=True)
+    assert "\\u72d7" in capsys.readouterr().out
+
+
+def test_save_to_json_names(tmp_path: Path) -> None:
+    res = _result(tmp_path / "photo.jpg")
+    out = res.save_to_json(tmp_path / "out")
+    assert out == tmp_path / "out" / "photo_res.json"
+    assert json.loads(out.read_text(encoding="utf-8")) == res.to_dict()
+    assert "    " in out.read_text(encoding="utf-8")  # indent 4
+    exact = res.save_to_json(tmp_path / "named" / "res.json")
+    assert exact == tmp_path / "named" / "res.json" and exact.is_file()
+    assert _result().save_to_json(tmp_path) == tmp_path / "array_0_res.json"
+
+
+def test_save_to_img_names_formats_and_banner(tmp_path: Path) -> None:
+    src = save(solid(BLUE, size=(200, 100)), tmp_path / "in" / "photo.jpg")
+    res = _result(src)
+    out = res.save_to_img(tmp_path / "out")
+    assert out == tmp_path / "out" / "photo_res.jpg"
+    with Image.open(out) as im:
+        assert im.format == "JPEG" and im.width == 200 and im.height > 100
+        bottom = np.asarray(im.convert("RGB"))[100:]
+    red = (bottom[..., 0] > 200) & (bottom[..., 1] < 60) & (bottom[..., 2] < 60)
+    white = (bottom > 200).all(axis=-1)
+    assert red.mean() > 0.5 and white.any()  # red banner with white text
+    png = res.save_to_img(tmp_path / "exact.png")
+    assert png == tmp_path / "exact.png" and Image.open(png).format == "PNG"
+    assert _result(image=solid(BLUE)).save_to_img(tmp_path) == tmp_path / "array_0_res.png"
+
+
+def test_banner_stays_readable_on_tiny_and_wide_images(tmp_path: Path) -> None:
+    tiny = _result(image=solid(BLUE, size=(8, 8))).img["res"]
+    assert tiny.height > 8 + 10 and tiny.width >= 8  # minimum font size, canvas widened when needed
+    wide = _result(image=solid(BLUE, size=(2000, 50))).img["res"]
+    assert wide.width == 2000 and wide.height > 50 + 2000 * 0.05
+
+
+def test_no_kept_label_means_no_banner() -> None:
+    image = solid(BLUE, size=(30, 20))
+    res = _result(image=image, class_ids=[], scores=[], label_names=[])
+    assert res.img["res"].size == (30, 20)
+
+
+def test_file_results_reread_the_image(tmp_path: Path) -> None:
+    src = save(solid(BLUE, size=(30, 20)), tmp_path / "a.png")
+    res = _result(src)
+    assert res.source_image().size == (30, 20)
+    src.unlink()
+    from mlcls_cli.errors import IOFailure
+
+    with pytest.raises(IOFailure, match="cannot re-read"):
+        res.save_to_img(tmp_path / "out")
