@@ -27,7 +27,9 @@ EPILOG = (
     "66 input missing | 69 model unavailable or offline | 70 training failed | 74 I/O failure | "
     "78 invalid config | 130 interrupted.  "
     "Environment: MLCLS_HOME (cache root), MLCLS_MODEL_ENDPOINT (model mirror), MLCLS_OFFLINE=1, "
-    "MLCLS_DEBUG=1, MLCLS_NO_PROGRESS=1, MLCLS_FONT (font file for drawn labels), NO_COLOR."
+    "MLCLS_DOWNLOAD_RETRIES, MLCLS_DOWNLOAD_RETRY_DELAY, MLCLS_DOWNLOAD_TIMEOUT, MLCLS_CPU_THREADS, "
+    "MLCLS_URL_MAX_BYTES, MLCLS_URL_TIMEOUT, MLCLS_FONT (font for drawn labels), MLCLS_DEBUG=1, "
+    "MLCLS_NO_PROGRESS=1, NO_COLOR.  Details: README.md."
 )
 
 app = typer.Typer(
