@@ -1,18 +1,156 @@
-"""`mlcls train`: not implemented in this version yet."""
+"""`mlcls train DATASET --model NAME`: fine-tune a zoo model; progress on stderr, the summary on stdout."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
-from mlcls_cli.cli.common import handle_errors
-from mlcls_cli.cli.placeholder import not_yet
+from mlcls_cli import console
+from mlcls_cli.cli.common import ConfigOpt, JsonOpt, OverrideOpt, QuietOpt, apply_output_flags, handle_errors
 
 
 @handle_errors
 def command(
-    args: Annotated[list[str] | None, typer.Argument(help="Arguments (not implemented yet).")] = None,
+    dataset: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Dataset folder (images/, label.txt, train.txt, val.txt). [default: Global.dataset_dir]",
+            show_default=False,
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model", "-m", help="Zoo model to fine-tune (see `mlcls models`). [default: PP-LCNet_x1_0_ML]"
+        ),
+    ] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="Train.epochs_iters.")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", "-b", min=1, help="Train.batch_size (per process).")
+    ] = None,
+    lr: Annotated[
+        float | None, typer.Option("--lr", min=0.0, help="Train.learning_rate (peak, AdamW).")
+    ] = None,
+    device: Annotated[
+        str | None,
+        typer.Option(
+            "--device",
+            help="cpu, gpu, gpu:0 or gpu:0,1 (one process per GPU). [default: gpu:0 if usable, else cpu]",
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-O", help="Global.output: where checkpoints and logs go. [default: ./output]"
+        ),
+    ] = None,
+    resume: Annotated[
+        str | None,
+        typer.Option("--resume", help="Continue a run: a checkpoint folder (e.g. output/latest) or 'auto'."),
+    ] = None,
+    image_size: Annotated[
+        int | None,
+        typer.Option(
+            "--image-size",
+            min=16,
+            help="Train.image_size: square input side (eval, export and predict follow it).",
+        ),
+    ] = None,
+    nproc: Annotated[
+        int | None, typer.Option("--nproc", min=1, help="Data-parallel CPU processes (Train.nproc).")
+    ] = None,
+    no_pretrained: Annotated[
+        bool,
+        typer.Option(
+            "--no-pretrained",
+            help="Train from scratch (Train.pretrain_weight_path=null); nothing is downloaded.",
+        ),
+    ] = False,
+    json_output: JsonOpt = False,
+    quiet: QuietOpt = False,
+    config: ConfigOpt = None,
+    override: OverrideOpt = None,
 ) -> None:
-    """Not implemented in this version yet."""
-    not_yet("train")
+    """Fine-tune a model: checks the dataset, trains with the ML-Decoder recipe, writes PaddleX outputs.
+
+    Outputs (in --output): train_result.json, train.log, metrics.jsonl, config.yaml, label_dict.txt,
+    best_model/ (with inference/), epoch_N/, latest/. Ctrl-C saves latest/ and exits 130; continue
+    with --resume auto. Exit 65: the dataset fails `mlcls check`; 69: pretrained weights unavailable
+    (offline: add --no-pretrained); 70: the loss became NaN.
+    """
+    from mlcls_cli.config import resolve_config
+    from mlcls_cli.engine.trainer import Trainer, plan_training
+
+    apply_output_flags(json_output, quiet)
+    overrides = (["Train.pretrain_weight_path=null"] if no_pretrained else []) + list(override or [])
+    cfg = resolve_config(
+        model,
+        config_file=config,
+        options={
+            "Global.model": model,
+            "Global.dataset_dir": str(dataset) if dataset is not None else None,
+            "Global.device": device,
+            "Global.output": str(output) if output is not None else None,
+            "Train.epochs_iters": epochs,
+            "Train.batch_size": batch_size,
+            "Train.learning_rate": lr,
+            "Train.resume_path": resume,
+            "Train.image_size": image_size,
+            "Train.nproc": nproc,
+        },
+        overrides=overrides,
+        kind="model",
+    )
+    plan, spec = plan_training(cfg, dataset)
+    if spec.distributed:
+        from mlcls_cli.engine.distributed import run_launched
+
+        console.info(
+            f"starting {spec.nproc} data-parallel processes on {spec.label()} (paddle.distributed.launch)"
+        )
+        summary = run_launched(
+            plan.to_dict(), output_dir=Path(plan.output_dir), nproc=spec.nproc, gpu_ids=spec.ids
+        )
+    else:
+        summary = Trainer(plan).fit()
+    if console.state.json:
+        console.emit_json(summary)
+    else:
+        render_summary(summary)
+
+
+def render_summary(summary: dict[str, Any]) -> None:
+    """Print the end-of-training summary table on stdout."""
+    from rich.table import Table
+
+    best = summary["best"]
+    last = summary["last"]
+    table = Table(title=f"{summary['model_name']}: training done", title_justify="left", show_header=False)
+    table.add_column("what")
+    table.add_column("value")
+
+    def fmt(value: Any) -> str:
+        return "-" if value is None else f"{value:.4f}"
+
+    table.add_row(
+        "best MultiLabelMAP",
+        f"{fmt(best['MultiLabelMAP'])} (epoch {best['epoch']}, {best['weights']} weights)",
+    )
+    table.add_row(
+        f"last MultiLabelMAP (epoch {last['epoch']})",
+        f"{fmt(last['MultiLabelMAP'])} model, {fmt(last['MultiLabelMAP_ema'])} EMA",
+    )
+    table.add_row("epochs / image size", f"{summary['epochs']} / {summary['image_size']} px")
+    table.add_row(
+        "device", summary["device"] + (f" x{summary['nproc']}" if summary.get("nproc", 1) > 1 else "")
+    )
+    speed = summary.get("images_per_s")
+    table.add_row(
+        "training time", f"{summary['train_seconds']:.1f} s" + (f" ({speed:.1f} images/s)" if speed else "")
+    )
+    table.add_row("best weights", best["pdparams"])
+    table.add_row("inference package", best["inference_dir"])
+    table.add_row("train_result.json", summary["train_result"])
+    console.out_console().print(table)

@@ -1,0 +1,159 @@
+"""Training throughput: `mlcls train` against a bare paddle loop on the same model, batch and input size.
+
+The CLI runs as a subprocess (``python -m mlcls_cli train``) on a synthetic scenes
+dataset written by ``examples/make_sample_dataset.py``. Its images/s come from the
+per-epoch records of ``metrics.jsonl``: the training loop as the CLI runs it (data
+loading and augmentation, forward, asymmetric loss, NaN check, backward, AdamW step,
+schedule step, EMA update, progress), without start-up, evaluation or checkpoints;
+the first epoch is a warm-up and is left out. The floor is a bare loop on tensors
+preloaded before timing: forward, the same loss, backward, AdamW step, nothing else;
+it runs before and after the CLI and the mean is used. Prints both and the ratio
+(target: at least 0.90 on CPU).
+
+    python benchmarks/bench_train.py
+    python benchmarks/bench_train.py --image-size 64 --batch-size 16 --epochs 4 --train-images 160
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import runpy
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def make_data(root: Path, train_images: int, size: int) -> Path:
+    """Write a synthetic scenes dataset (6 classes) with ``train_images`` training images."""
+    maker = runpy.run_path(str(REPO / "examples" / "make_sample_dataset.py"))
+    maker["make_dataset"](root, n_train=train_images, n_val=8, size=size)
+    return root
+
+
+def run_cli(dataset: Path, out: Path, args: argparse.Namespace) -> dict[str, float]:
+    """Train with the real CLI; return the steady-state training images/s and the wall time."""
+    cmd = [
+        sys.executable, "-m", "mlcls_cli", "train", str(dataset), "--model", args.model, "--no-pretrained",
+        "--device", "cpu", "--image-size", str(args.image_size), "--batch-size", str(args.batch_size),
+        "--epochs", str(args.epochs), "--lr", "0.001", "-O", str(out), "-q",
+        "-o", "Train.warmup_steps=1", "-o", f"Train.eval_interval={args.epochs}",
+        "-o", f"Train.save_interval={args.epochs + 1}", "-o", "Train.log_interval=1000",
+    ]  # fmt: skip
+    if not args.augment:
+        cmd += ["-o", "Train.cutout=false", "-o", "Train.randaugment=false"]
+    if args.workers is not None:
+        cmd += ["-o", f"Train.num_workers={args.workers}"]
+    started = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - started
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    epochs = [r for r in records if r["type"] == "epoch"][1:]
+    images = sum(r["images"] for r in epochs)
+    seconds = sum(r["seconds"] for r in epochs)
+    return {"images_per_s": images / seconds, "images": images, "seconds": seconds, "wall_s": wall}
+
+
+def run_bare(args: argparse.Namespace, steps: int, warmup: int = 3) -> float:
+    """Images/s of forward + loss + backward + AdamW step on preloaded tensors."""
+    import paddle
+
+    from mlcls_cli.engine.loss import AsymmetricLoss
+    from mlcls_cli.engine.optim import build_optimizer
+    from mlcls_cli.models import build_model
+
+    paddle.set_device("cpu")
+    paddle.seed(0)
+    model = build_model(args.model, 6)
+    model.train()
+    optimizer, _ = build_optimizer(
+        model, learning_rate=1e-3, epochs=1, iters_per_epoch=steps + warmup, warmup_epochs=0
+    )
+    loss_fn = AsymmetricLoss()
+    rng = np.random.default_rng(0)
+    shape = (args.batch_size, 3, args.image_size, args.image_size)
+    batches = [
+        (paddle.to_tensor(rng.normal(size=shape).astype("float32")),
+         paddle.to_tensor((rng.random((args.batch_size, 6)) > 0.5).astype("float32")))
+        for _ in range(4)
+    ]  # fmt: skip
+
+    def step(i: int) -> None:
+        x, y = batches[i % len(batches)]
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        optimizer.step()
+        optimizer.clear_grad()
+
+    for i in range(warmup):
+        step(i)
+    started = time.perf_counter()
+    for i in range(steps):
+        step(i)
+    return steps * args.batch_size / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="PP-LCNet_x1_0_ML")
+    parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--epochs", type=int, default=4, help="the first is a warm-up and is not counted")
+    parser.add_argument("--train-images", type=int, default=160)
+    parser.add_argument(
+        "--workers", type=int, default=None, help="Train.num_workers (default: mlcls's choice)"
+    )
+    parser.add_argument("--no-augment", dest="augment", action="store_false", help="no Cutout/RandAugment")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args()
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    steps = (args.epochs - 1) * -(-args.train_images // args.batch_size)
+    with tempfile.TemporaryDirectory(prefix="mlcls-bench-train-") as tmp:
+        dataset = make_data(Path(tmp) / "data", args.train_images, args.image_size)
+        bare_before = run_bare(args, steps)
+        cli = run_cli(dataset, Path(tmp) / "out", args)
+        bare_after = run_bare(args, steps)
+    bare = statistics.mean([bare_before, bare_after])
+    ratio = cli["images_per_s"] / bare
+    result = {
+        "model": args.model,
+        "image_size": args.image_size,
+        "batch_size": args.batch_size,
+        "augment": args.augment,
+        "timed_images": cli["images"],
+        "bare_images_per_s": round(bare, 2),
+        "bare_runs": [round(bare_before, 2), round(bare_after, 2)],
+        "cli_images_per_s": round(cli["images_per_s"], 2),
+        "cli_wall_s": round(cli["wall_s"], 1),
+        "ratio": round(ratio, 3),
+        "target": 0.9,
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
+    }
+    if args.json:
+        print(json.dumps(result))
+        return
+    print(
+        f"{args.model}, {args.image_size}px, batch {args.batch_size}, augment {args.augment}, {result['machine']}"
+    )
+    print(
+        f"bare paddle loop (preloaded tensors): {bare:8.2f} images/s  (runs: {bare_before:.2f}, {bare_after:.2f})"
+    )
+    print(
+        f"mlcls train (training loop)        : {cli['images_per_s']:8.2f} images/s  over {cli['images']} images"
+    )
+    print(f"ratio                              : {ratio:8.3f}  (target >= 0.90)")
+
+
+if __name__ == "__main__":
+    main()

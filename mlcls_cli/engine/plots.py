@@ -1,0 +1,138 @@
+"""The PNG plots of ``mlcls eval``: per-class precision-recall curves and an AP bar chart.
+
+matplotlib is imported lazily and drawn through its object API on an Agg canvas
+(no global backend switch, no display). Files are written atomically.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlcls_cli.utils import fonts
+from mlcls_cli.utils.atomic import atomic_write_bytes
+
+DPI = 120
+MAX_CURVES = 25  # a 5x5 grid; with more classes the most frequent ones are drawn
+
+
+def pr_curve(scores: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(recall, precision) after each rank of one class's scores, sorted descending; starts at (0, 1).
+
+    The points are the ones the non-interpolated AP sums over (ties keep input order).
+    """
+    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
+    hits = np.asarray(truth)[order] > 0
+    n_pos = int(hits.sum())
+    tp = np.cumsum(hits)
+    ranks = np.arange(1, len(hits) + 1)
+    precision = tp / ranks
+    recall = tp / n_pos if n_pos else np.zeros_like(precision)
+    return np.concatenate([[0.0], recall]), np.concatenate([[1.0], precision])
+
+
+def _families(text: str) -> list[str]:
+    """Font families able to draw ``text`` (DejaVu Sans plus a fallback for wide scripts)."""
+    from matplotlib import font_manager
+
+    path = fonts.find_font(text)
+    if not path or path == fonts.dejavu_sans_path():
+        return ["DejaVu Sans"]
+    try:
+        font_manager.fontManager.addfont(path)
+        return ["DejaVu Sans", font_manager.FontProperties(fname=path).get_name()]
+    except (OSError, RuntimeError, ValueError):
+        return ["DejaVu Sans"]
+
+
+def _save(fig: Any, path: str | os.PathLike[str]) -> Path:
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*[Gg]lyph .* missing from")
+        fig.tight_layout()
+        fig.savefig(buffer, format="png", dpi=DPI)
+    target = Path(path)
+    atomic_write_bytes(target, buffer.getvalue())
+    return target
+
+
+def pr_curves(
+    probs: np.ndarray, targets: np.ndarray, names: Sequence[str], path: str | os.PathLike[str]
+) -> Path:
+    """Draw one precision-recall panel per class (the :data:`MAX_CURVES` most frequent when there are more)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from mlcls_cli.metrics import average_precision_per_class
+
+    probs = np.asarray(probs)
+    targets = np.asarray(targets)
+    support = targets.sum(axis=0)
+    ap = average_precision_per_class(probs, targets)
+    classes = sorted(range(len(names)), key=lambda i: (-support[i], i))[:MAX_CURVES]
+    cols = min(5, max(1, int(np.ceil(np.sqrt(len(classes))))))
+    rows = int(np.ceil(len(classes) / cols))
+    fig = Figure(figsize=(2.8 * cols, 2.6 * rows + 0.4), dpi=DPI)
+    FigureCanvasAgg(fig)
+    families = _families("".join(names[i] for i in classes))
+    shown = "" if len(classes) == len(names) else f" ({len(classes)} most frequent of {len(names)} classes)"
+    fig.suptitle(f"precision-recall per class{shown}", fontsize=11)
+    for slot, cls in enumerate(classes):
+        ax = fig.add_subplot(rows, cols, slot + 1)
+        if support[cls] > 0:
+            recall, precision = pr_curve(probs[:, cls], targets[:, cls])
+            ax.step(recall, precision, where="post", color="#1f77b4")
+            ax.fill_between(recall, precision, step="post", alpha=0.15, color="#1f77b4")
+            label = f"AP {ap[cls]:.3f}"
+        else:
+            ax.text(0.5, 0.5, "no positives", ha="center", va="center", fontsize=9, color="#888888")
+            label = "AP n/a"
+        ax.set_title(f"{names[cls]} ({label}, n={int(support[cls])})", fontsize=8, fontfamily=families)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.02)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+        if slot % cols == 0:
+            ax.set_ylabel("precision", fontsize=8)
+        if slot >= len(classes) - cols:
+            ax.set_xlabel("recall", fontsize=8)
+    return _save(fig, path)
+
+
+def ap_bar_chart(per_class: Sequence[dict[str, Any]], path: str | os.PathLike[str]) -> Path:
+    """Draw per-class AP as horizontal bars, best first; classes without positives are listed as n/a."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    rows = sorted(per_class, key=lambda r: (r["ap"] is None, -(r["ap"] or 0.0), r["id"]))
+    names = [str(r["name"]) for r in rows]
+    values = [r["ap"] or 0.0 for r in rows]
+    k = len(rows)
+    fig = Figure(figsize=(8.0, min(60.0, max(2.5, 0.28 * k + 1.2))), dpi=DPI)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ys = np.arange(k)
+    colors = ["#2ca02c" if r["ap"] is not None else "#bbbbbb" for r in rows]
+    ax.barh(ys, values, color=colors)
+    for y, r in zip(ys, rows, strict=True):
+        text = "n/a (no positives)" if r["ap"] is None else f"{r['ap']:.3f}"
+        ax.text(min((r["ap"] or 0.0) + 0.01, 0.9), y, text, va="center", fontsize=7 if k > 40 else 8)
+    ax.set_yticks(ys)
+    ax.set_yticklabels(names, fontsize=6 if k > 60 else 8)
+    for tick in ax.get_yticklabels():
+        tick.set_fontfamily(_families("".join(names)))
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1.0)
+    ax.set_xlabel("average precision")
+    valid = [r["ap"] for r in rows if r["ap"] is not None]
+    mean = float(np.mean(valid)) if valid else float("nan")
+    ax.set_title(f"AP per class (mAP {mean:.4f} over {len(valid)} classes with positives)", fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_axisbelow(True)
+    return _save(fig, path)

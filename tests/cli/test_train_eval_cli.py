@@ -1,0 +1,165 @@
+"""`mlcls train` / `mlcls eval` through the CLI: exit codes in real subprocesses, Ctrl-C, NaN, broken data, offline."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mlcls_cli.cli.app import app
+from tests.datasets import make_dataset
+
+TINY = ["--no-pretrained", "--device", "cpu", "--image-size", "32", "--batch-size", "2"]
+
+
+def _mlcls(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mlcls_cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_help_lists_the_options() -> None:
+    runner = CliRunner()
+    train = runner.invoke(app, ["train", "--help"], env={"COLUMNS": "200"})
+    assert train.exit_code == 0
+    for option in (
+        "--model",
+        "--epochs",
+        "--batch-size",
+        "--lr",
+        "--device",
+        "--output",
+        "--resume",
+        "--image-size",
+        "--nproc",
+        "--no-pretrained",
+        "--json",
+    ):
+        assert option in train.output
+    evaluate = runner.invoke(app, ["eval", "--help"], env={"COLUMNS": "200"})
+    assert evaluate.exit_code == 0
+    for option in (
+        "--weights",
+        "--model",
+        "--threshold",
+        "--top-k",
+        "--tune-thresholds",
+        "--split",
+        "--json",
+    ):
+        assert option in evaluate.output
+
+
+def test_broken_dataset_exits_65_pointing_at_check(tmp_path: Path) -> None:
+    made = make_dataset(tmp_path / "ds", classes=3, train=4, val=2)
+    made.set_list_line("val", 1, "images/img_00004.png\t1,0")  # wrong vector length
+    proc = _mlcls("train", str(made.root), *TINY, "-O", str(tmp_path / "out"))
+    assert proc.returncode == 65, proc.stderr
+    assert "val.txt:1" in proc.stderr and "mlcls check" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_offline_without_cached_weights_exits_69_and_names_no_pretrained(tmp_path: Path) -> None:
+    made = make_dataset(tmp_path / "ds", classes=3, train=4, val=2)
+    proc = _mlcls(
+        "train", str(made.root), "--device", "cpu", "-O", str(tmp_path / "out"), env={"MLCLS_OFFLINE": "1"}
+    )
+    assert proc.returncode == 69, proc.stderr
+    assert "--no-pretrained" in proc.stderr
+
+
+def test_missing_weights_exit_66(tmp_path: Path) -> None:
+    made = make_dataset(tmp_path / "ds", classes=3, train=4, val=2)
+    proc = _mlcls("eval", str(made.root), "--weights", str(tmp_path / "none.pdparams"), "--device", "cpu")
+    assert proc.returncode == 66, proc.stderr
+    assert "weights not found" in proc.stderr
+
+
+@pytest.mark.paddle
+def test_nan_loss_exits_70_with_a_lower_lr_hint(tmp_path: Path) -> None:
+    made = make_dataset(tmp_path / "ds", classes=3, train=6, val=3)
+    out = tmp_path / "out"
+    proc = _mlcls(
+        "train",
+        str(made.root),
+        *TINY,
+        "--lr",
+        "1e6",
+        "--epochs",
+        "2",
+        "-O",
+        str(out),
+        "-o",
+        "Train.warmup_steps=0",
+    )
+    assert proc.returncode == 70, proc.stderr
+    assert "the loss became nan" in proc.stderr and "lower the learning rate" in proc.stderr
+    assert proc.stderr.count("the loss became") == 1
+    result = json.loads((out / "train_result.json").read_text())
+    assert result["done_flag"] is False and result["err_type"] == "TrainingError"
+
+
+@pytest.mark.slow
+@pytest.mark.paddle
+def test_ctrl_c_saves_latest_exits_130_and_resume_finishes(tmp_path: Path) -> None:
+    made = make_dataset(tmp_path / "ds", classes=3, train=12, val=3)
+    out = tmp_path / "out"
+    args = [
+        "train",
+        str(made.root),
+        *TINY,
+        "--epochs",
+        "3",
+        "-O",
+        str(out),
+        "--lr",
+        "0.001",
+        "-o",
+        "Train.log_interval=1",
+        "-o",
+        "Train.save_interval=10",
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlcls_cli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    metrics = out / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if metrics.is_file() and '"type": "train"' in metrics.read_text():
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.communicate()[1][-2000:]
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "--resume auto" in err
+    info = json.loads((out / "latest" / "latest.info.json").read_text())
+    assert info["weights"] == "raw"
+    assert (out / "latest" / "latest.pdstates").is_file() and (out / "latest" / "latest.pdopt").is_file()
+    assert json.loads((out / "train_result.json").read_text())["done_flag"] is False
+
+    resumed = CliRunner().invoke(app, [*args, "--resume", "auto", "--json"])
+    assert resumed.exit_code == 0, resumed.output
+    summary = json.loads(resumed.stdout)
+    assert summary["resumed_from"].endswith("latest")
+    assert json.loads((out / "train_result.json").read_text())["done_flag"] is True
+    steps = [json.loads(line)["step"] for line in metrics.read_text().splitlines()]
+    train_steps = [
+        s for s, line in zip(steps, metrics.read_text().splitlines(), strict=True) if '"train"' in line
+    ]
+    assert train_steps == list(range(1, 19))  # 3 epochs x 6 batches, each step logged exactly once
+    shutil.rmtree(out)
