@@ -66,6 +66,21 @@ def main_callback(
 ) -> None:
     """Image multi-label classification on PaddlePaddle, PaddleX-compatible."""
     console.configure(json_output=json_output, quiet=quiet, debug=debug, no_color=no_color)
+    quiet_paddle(debug=console.state.debug)
+
+
+def quiet_paddle(*, debug: bool) -> None:
+    """Keep Paddle's import-time warning and C++ INFO/WARNING logs off stderr unless debugging.
+
+    Both must be set before paddle is imported, which happens lazily in the commands.
+    """
+    if debug:
+        return
+    import os
+    import warnings
+
+    warnings.filterwarnings("ignore", message="No ccache found", category=UserWarning)
+    os.environ.setdefault("GLOG_minloglevel", "2")
 
 
 app.command("check", no_args_is_help=True)(check.command)
