@@ -36,7 +36,7 @@ from typing import Any
 
 from mlcls_cli import console
 from mlcls_cli.data import safety
-from mlcls_cli.data.listfile import IMAGES_DIR, LABEL_FILE, TRAIN_LIST, VAL_LIST
+from mlcls_cli.data.listfile import IMAGES_DIR, LABEL_FILE, TRAIN_LIST, VAL_LIST, find_root_with
 from mlcls_cli.errors import DatasetError, ExitCode, InputMissingError, MlclsError, UsageError
 
 SUPPORTED_SOURCES = ("coco",)
@@ -120,24 +120,11 @@ def normalize_source_type(src_type: str | None) -> str:
 
 def find_coco_root(dataset_dir: str | os.PathLike[str]) -> Path:
     """The folder holding ``annotations/`` (and ``images/``): ``dataset_dir`` or the only one below it."""
-    base = Path(dataset_dir)
-    if not base.exists():
-        raise InputMissingError(f"dataset folder {base} does not exist", hint="check the path")
-    if not base.is_dir():
-        raise InputMissingError(f"{base} is not a folder", hint="pass the COCO dataset folder, not a file")
-    if (base / ANNOTATIONS_DIR).is_dir():
-        return base
-    found = sorted(p.parent for p in base.glob(f"**/{ANNOTATIONS_DIR}") if p.is_dir())
-    if len(found) == 1:
-        return found[0]
-    if not found:
-        raise InputMissingError(
-            f"no {ANNOTATIONS_DIR}/ folder in or below {base}",
-            hint=f"a COCO dataset has {IMAGES_DIR}/ and {ANNOTATIONS_DIR}/instance_train.json + instance_val.json",
-        )
-    raise DatasetError(
-        f"several {ANNOTATIONS_DIR}/ folders below {base}: {', '.join(str(p) for p in found[:5])}",
-        hint="pass the COCO dataset root itself",
+    return find_root_with(
+        dataset_dir,
+        ANNOTATIONS_DIR,
+        layout_hint=f"a COCO dataset has {IMAGES_DIR}/ and {ANNOTATIONS_DIR}/instance_train.json + instance_val.json",
+        missing_error=InputMissingError,
     )
 
 

@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlcls_cli.errors import DatasetError, InputMissingError
+from mlcls_cli.errors import DatasetError, InputMissingError, MlclsError
 
 LABEL_FILE = "label.txt"
 TRAIN_LIST = "train.txt"
@@ -136,27 +136,39 @@ def format_list_line(path: str, labels: tuple[int, ...] | list[int]) -> str:
     return f"{Path(path).as_posix() if os.sep != '/' else path}\t{','.join(str(int(v)) for v in labels)}"
 
 
-def locate_dataset_root(dataset_dir: str | os.PathLike[str]) -> Path:
-    """Return the dataset root: ``dataset_dir`` if it holds ``images/``, else the parent of the only ``**/images``."""
+def find_root_with(
+    dataset_dir: str | os.PathLike[str],
+    marker: str,
+    *,
+    layout_hint: str,
+    missing_error: type[MlclsError] = DatasetError,
+) -> Path:
+    """The folder holding ``marker/``: ``dataset_dir`` itself, else the only such folder below it (as PaddleX)."""
     base = Path(dataset_dir)
     if not base.exists():
         raise InputMissingError(f"dataset folder {base} does not exist", hint="check the path")
     if not base.is_dir():
         raise InputMissingError(f"{base} is not a folder", hint="pass the dataset folder, not a file")
-    if (base / IMAGES_DIR).is_dir():
+    if (base / marker).is_dir():
         return base
-    found = sorted(p.parent for p in base.glob(f"**/{IMAGES_DIR}") if p.is_dir())
+    found = sorted(p.parent for p in base.glob(f"**/{marker}") if p.is_dir())
     if len(found) == 1:
         return found[0]
     if not found:
-        raise DatasetError(
-            f"no {IMAGES_DIR}/ folder found in or below {base}",
-            hint=f"an MLClsDataset has {IMAGES_DIR}/, {LABEL_FILE}, {TRAIN_LIST} and {VAL_LIST} in one folder",
-        )
+        raise missing_error(f"no {marker}/ folder found in or below {base}", hint=layout_hint)
     listing = ", ".join(str(p) for p in found[:5])
     raise DatasetError(
-        f"several {IMAGES_DIR}/ folders below {base}: {listing}",
-        hint="pass the dataset root itself (the folder holding images/ and label.txt)",
+        f"several {marker}/ folders below {base}: {listing}",
+        hint=f"pass the dataset root itself (the folder holding {marker}/)",
+    )
+
+
+def locate_dataset_root(dataset_dir: str | os.PathLike[str]) -> Path:
+    """Return the dataset root: ``dataset_dir`` if it holds ``images/``, else the parent of the only ``**/images``."""
+    return find_root_with(
+        dataset_dir,
+        IMAGES_DIR,
+        layout_hint=f"an MLClsDataset has {IMAGES_DIR}/, {LABEL_FILE}, {TRAIN_LIST} and {VAL_LIST} in one folder",
     )
 
 
