@@ -61,7 +61,7 @@ class MultiLabelModel:
         self.threshold = self.postprocessor.thresholds(threshold) if threshold is not None else None
         self.batch_size = _batch_size(batch_size)
         self.top_k = check_top_k(top_k)
-        self.workers = default_workers() if workers is None else max(0, int(workers))
+        self.workers = default_workers(str(predictor.device)) if workers is None else max(0, int(workers))
         self.urls = url_settings(url_max_bytes, url_timeout, allow_urls)
         self.failures: list[InputFailure] = []
 
