@@ -108,3 +108,89 @@ def test_quickstart_script_runs_the_whole_lifecycle_offline(tmp_path: Path) -> N
     assert len(rows) == 96
     assert set(rows[0]) >= {"input_path", "class_ids", "scores", "label_names"}
     assert len(list((out / "predict").glob("*_res.png"))) == 96
+
+
+PADDLE_FREE = {"check", "convert", "split", "get-config", "models", "version"}
+
+
+def _readme_shell_commands() -> list[tuple[list[str], str | None]]:
+    """README's paddle-free `mlcls` commands in order, with the file a `>` redirect sends stdout to."""
+    out = []
+    for block in re.findall(r"```bash\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            part = re.split(r"&&|\|(?!\|)", line)[0]
+            words = shlex.split(part, comments=True)
+            if words[:1] != ["mlcls"]:
+                continue
+            sub = next((w for w in words[1:] if not w.startswith("-")), None)
+            if sub not in PADDLE_FREE:
+                continue
+            redirect = None
+            if ">" in words:
+                i = words.index(">")
+                words, redirect = words[:i], words[i + 1]
+            out.append((words[1:], redirect))
+    return out
+
+
+def _write_coco(root: Path) -> None:
+    (root / "images").mkdir(parents=True)
+    (root / "annotations").mkdir()
+    cats = [{"id": 1, "name": "cat"}, {"id": 7, "name": "dog"}]
+    for split, ids in (("train", [1, 2, 3, 4, 5, 6]), ("val", [7, 8])):
+        images, anns = [], []
+        for i in ids:
+            Image.new("RGB", (16, 16), (i * 25, 0, 0)).save(root / "images" / f"{i}.png")
+            images.append({"id": i, "file_name": f"{i}.png", "width": 16, "height": 16})
+            cat = 1 if i % 2 else 7
+            anns.append(
+                {"id": i, "image_id": i, "category_id": cat, "bbox": [0, 0, 4, 4], "area": 16, "iscrowd": 0}
+            )
+        doc = {"images": images, "annotations": anns, "categories": cats}
+        (root / "annotations" / f"instance_{split}.json").write_text(json.dumps(doc))
+
+
+@pytest.mark.slow
+def test_readme_paddle_free_examples_run(tmp_path: Path) -> None:
+    """Run README's check/convert/split/get-config/models/version examples as written, in a sandbox."""
+    import shutil
+
+    from mlcls_cli.models.registry import MODELS
+    from tests.hub.hubkit import make_tar, package_files, start_server, stop_server
+
+    for name in ("mlcls_nus_examples", "x"):
+        shutil.copytree(SAMPLE_DATASET, tmp_path / "dataset" / name)
+    _write_coco(tmp_path / "dataset" / "det_coco_examples")
+    server, thread = start_server()
+    try:
+        for info in MODELS.values():
+            server.add_official(
+                info.inference_url(), make_tar(package_files(info.name), top=f"{info.name}_infer")
+            )
+            server.add_official(info.pretrained_url, b"pretrained weights of " + info.name.encode())
+        env = {**os.environ, "MLCLS_HOME": str(tmp_path / "home"), "MLCLS_MODEL_ENDPOINT": server.endpoint}
+        commands = _readme_shell_commands()
+        assert len(commands) >= 15
+        for args, redirect in commands:
+            if args[:1] == ["check"] and "-c" in args:  # the README refers to a file made by get-config
+                subprocess.run(
+                    [sys.executable, "-m", "mlcls_cli", "get-config", "PP-LCNet_x1_0_ML", "--save-path", ".", "--force"],
+                    cwd=tmp_path, env=env, check=True, capture_output=True,
+                )  # fmt: skip
+            proc = subprocess.run(
+                [sys.executable, "-m", "mlcls_cli", *args],
+                cwd=tmp_path,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            assert proc.returncode == 0, (
+                f"`mlcls {' '.join(args)}` exited {proc.returncode}:\n{proc.stderr[-2000:]}"
+            )
+            if redirect:
+                (tmp_path / redirect).write_text(proc.stdout)
+    finally:
+        stop_server(server, thread)
+    assert (tmp_path / "dataset" / "det_coco_mlcls" / "label.txt").read_text() == "0 cat\n1 dog\n"
+    assert (tmp_path / "configs" / "multi_label_image_classification.yaml").exists()
