@@ -227,7 +227,9 @@ def load_thresholds(
     file = Path(path)
     if not file.is_file():
         raise InputMissingError(
-            f"thresholds file not found: {file}", hint="create one with `mlcls eval --tune-thresholds`"
+            f"thresholds file not found: {file}",
+            hint="a threshold that is not a number, a list or a mapping is read as the path of a "
+            "thresholds.json; create one with `mlcls eval --tune-thresholds`",
         )
     try:
         obj = json.loads(file.read_text(encoding="utf-8"))
