@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from mlcls_cli.errors import InputMissingError, IOFailure
+from mlcls_cli.utils.atomic import replace_dir
 
 TAGS = ("pdparams", "pdopt", "pdstates", "pdema")
 LATEST = "latest"
@@ -56,23 +57,6 @@ def checkpoint_path(output_dir: str | os.PathLike[str], name: str, tag: str) -> 
 def _fsync_file(path: Path) -> None:
     with open(path, "rb+") as fh:
         os.fsync(fh.fileno())
-
-
-def _swap_into_place(staged: Path, target: Path) -> None:
-    """Rename ``staged`` to ``target``, replacing an older folder there."""
-    old: Path | None = None
-    if target.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-        old.rmdir()
-        os.replace(target, old)
-    try:
-        os.replace(staged, target)
-    except OSError:
-        if old is not None:
-            os.replace(old, target)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def save_checkpoint(
@@ -109,7 +93,7 @@ def save_checkpoint(
         info_path.write_text(json.dumps(info or {}, indent=2) + "\n", encoding="utf-8")
         _fsync_file(info_path)
         os.chmod(staged, 0o755)  # mkdtemp creates 0700
-        _swap_into_place(staged, target)
+        replace_dir(staged, target)
     except OSError as exc:
         raise IOFailure(
             f"cannot write checkpoint {target}: {exc.strerror or exc}",

@@ -19,6 +19,7 @@ import yaml
 
 from mlcls_cli.errors import ConfigError, InputMissingError, IOFailure, UsageError
 from mlcls_cli.models.registry import IMAGENET_MEAN, IMAGENET_STD
+from mlcls_cli.utils.atomic import replace_dir
 
 MODEL_STEM = "inference"
 GRAPH_FILES = ("inference.json", "inference.pdmodel")
@@ -149,23 +150,6 @@ def _prepare_target(out_dir: Path) -> None:
             )
 
 
-def _swap_into_place(staged: Path, out_dir: Path) -> None:
-    """Rename ``staged`` to ``out_dir``, replacing a previous package folder there."""
-    old: Path | None = None
-    if out_dir.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-        old.rmdir()
-        os.replace(out_dir, old)
-    try:
-        os.replace(staged, out_dir)
-    except OSError:
-        if old is not None:
-            os.replace(old, out_dir)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def export_model(
     model: Any,
     out_dir: str | os.PathLike[str],
@@ -225,7 +209,7 @@ def export_model(
         (staged / CONFIG_FILE).write_text(config_text, encoding="utf-8")
         find_model_files(staged)  # the graph and weights must both be there
         os.chmod(staged, 0o755)  # mkdtemp creates 0700
-        _swap_into_place(staged, out_dir)
+        replace_dir(staged, out_dir)
     except OSError as exc:
         raise IOFailure(f"cannot write the inference package {out_dir}: {exc.strerror or exc}") from exc
     finally:

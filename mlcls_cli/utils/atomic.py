@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -77,3 +78,25 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
 def atomic_write_json(path: str | os.PathLike[str], obj: Any, indent: int | None = 2) -> None:
     """Write ``obj`` as UTF-8 JSON (non-ASCII kept) to ``path`` atomically."""
     atomic_write_text(path, json.dumps(obj, indent=indent, ensure_ascii=False) + "\n")
+
+
+def replace_dir(staged: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
+    """Rename the finished folder ``staged`` to ``target``, replacing an older folder there.
+
+    The old folder is first renamed aside and restored if the swap fails, so ``target``
+    always holds either the old content or the new one; it is deleted afterwards.
+    """
+    staged, target = Path(staged), Path(target)
+    old: Path | None = None
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+        old.rmdir()
+        os.replace(target, old)
+    try:
+        os.replace(staged, target)
+    except OSError:
+        if old is not None:
+            os.replace(old, target)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
