@@ -33,7 +33,8 @@ class ModelInfo:
     size_mb: float  # "Model Size (M)" from the PaddleX model list
     total_params: int  # numel of the full state_dict at 80 classes
     batch_size: int  # PaddleX fine-tuning default
-    learning_rate: float  # PaddleX fine-tuning default
+    learning_rate: float  # default peak AdamW learning rate: the PaddleClas recipe's, not PaddleX's module value
+    paddlex_learning_rate: float  # what PaddleX's module config says (too high for AdamW fine-tuning)
     description: str
     input_size: int = 448
     mean: tuple[float, float, float] = IMAGENET_MEAN
@@ -69,7 +70,8 @@ MODELS: dict[str, ModelInfo] = {
             size_mb=29.4,
             total_params=8_304_752,
             batch_size=32,
-            learning_rate=0.1,
+            learning_rate=0.0001,
+            paddlex_learning_rate=0.1,
             description="PP-LCNet x1.0 backbone with an ML-Decoder head: the fastest, for CPU and edge.",
         ),
         ModelInfo(
@@ -81,7 +83,8 @@ MODELS: dict[str, ModelInfo] = {
             size_mb=39.6,
             total_params=11_171_934,
             batch_size=64,
-            learning_rate=0.0008,
+            learning_rate=0.0001,
+            paddlex_learning_rate=0.0008,
             description="PP-HGNetV2-B0 backbone with an ML-Decoder head: small and GPU-friendly.",
         ),
         ModelInfo(
@@ -93,7 +96,8 @@ MODELS: dict[str, ModelInfo] = {
             size_mb=88.5,
             total_params=25_005_488,
             batch_size=64,
-            learning_rate=0.05,
+            learning_rate=0.0001,
+            paddlex_learning_rate=0.05,
             description="PP-HGNetV2-B4 backbone with an ML-Decoder head: balanced accuracy and speed.",
         ),
         ModelInfo(
@@ -105,7 +109,8 @@ MODELS: dict[str, ModelInfo] = {
             size_mb=286.5,
             total_params=80_586_304,
             batch_size=16,
-            learning_rate=0.05,
+            learning_rate=0.0001,
+            paddlex_learning_rate=0.05,
             description="PP-HGNetV2-B6 backbone with an ML-Decoder head: the most accurate.",
         ),
         ModelInfo(
@@ -117,7 +122,8 @@ MODELS: dict[str, ModelInfo] = {
             size_mb=108.9,
             total_params=30_773_264,
             batch_size=64,
-            learning_rate=0.1,
+            learning_rate=0.0001,
+            paddlex_learning_rate=0.1,
             description="ResNet50 (vb) backbone with an ML-Decoder head.",
         ),
         ModelInfo(
@@ -129,7 +135,8 @@ MODELS: dict[str, ModelInfo] = {
             size_mb=325.6,
             total_params=92_421_712,
             batch_size=16,
-            learning_rate=0.0003,
+            learning_rate=0.00005,
+            paddlex_learning_rate=0.0003,
             use_amp=False,
             description="CLIP ViT-B/16 at 448 px with an ML-Decoder head.",
         ),

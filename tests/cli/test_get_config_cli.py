@@ -51,7 +51,7 @@ def test_resolved_merges_file_and_overrides(tmp_path: Path) -> None:
     assert data["Global"]["model"] == "PP-HGNetV2-B0_ML"
     assert data["Train"]["epochs_iters"] == 4
     assert data["Train"]["batch_size"] == 2
-    assert data["Train"]["learning_rate"] == 0.0008  # B0's packaged default
+    assert data["Train"]["learning_rate"] == 0.0001  # the packaged default (PaddleClas recipe)
 
 
 def test_json_output() -> None:
