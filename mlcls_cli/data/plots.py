@@ -6,38 +6,17 @@ so no global backend is switched and no display is needed.
 
 from __future__ import annotations
 
-import io
 import os
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from mlcls_cli.utils import fonts
-from mlcls_cli.utils.atomic import atomic_write_bytes
+from mlcls_cli.utils.figures import font_families, save_png
 
 HISTOGRAM_DPI = 150
 MAX_FIGURE_WIDTH = 40.0  # inches; keeps very large label sets from producing giant PNGs
 ANNOTATE_MAX_CLASSES = 20
 TRAIN_COLOR = "#1f77b4"
 VAL_COLOR = "#ff7f0e"
-
-
-def _font_families(text: str) -> list[str]:
-    """matplotlib font families able to draw ``text``: DejaVu Sans plus the font found for it, if other."""
-    from matplotlib import font_manager
-
-    path = fonts.find_font(text)
-    if not path or path == fonts.dejavu_sans_path():
-        return ["DejaVu Sans"]
-    try:
-        font_manager.fontManager.addfont(path)
-        name = font_manager.FontProperties(fname=path).get_name()
-    except (OSError, RuntimeError, ValueError):
-        return ["DejaVu Sans"]
-    # a user-chosen font (MLCLS_FONT) leads; a CJK fallback only fills the glyphs DejaVu lacks
-    if path == os.environ.get(fonts.ENV_FONT, "").strip():
-        return [name, "DejaVu Sans"]
-    return ["DejaVu Sans", name]
 
 
 def figure_width(num_classes: int) -> float:
@@ -63,7 +42,7 @@ def class_histogram(
     train = [train_counts[i] for i in order]
     val = [val_counts[i] for i in order]
     k = len(labels)
-    families = _font_families("".join(labels) + (title or ""))
+    families = font_families("".join(labels) + (title or ""))
 
     fig = Figure(figsize=(figure_width(k), 5.5 if k > 20 else 5.0), dpi=HISTOGRAM_DPI)
     FigureCanvasAgg(fig)
@@ -96,15 +75,7 @@ def class_histogram(
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
 
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        # missing glyphs were already reported once by fonts.find_font; matplotlib repeats per glyph
-        warnings.filterwarnings("ignore", message=r".*[Gg]lyph .* missing from")
-        fig.tight_layout()
-        fig.savefig(buffer, format="png", dpi=HISTOGRAM_DPI)
-    target = Path(path)
-    atomic_write_bytes(target, buffer.getvalue())
-    return target
+    return save_png(fig, path, HISTOGRAM_DPI)
 
 
 __all__ = ["class_histogram", "figure_width"]

@@ -6,17 +6,14 @@ matplotlib is imported lazily and drawn through its object API on an Agg canvas
 
 from __future__ import annotations
 
-import io
 import os
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mlcls_cli.utils import fonts
-from mlcls_cli.utils.atomic import atomic_write_bytes
+from mlcls_cli.utils.figures import font_families, save_png
 
 DPI = 120
 MAX_CURVES = 25  # a 5x5 grid; with more classes the most frequent ones are drawn
@@ -37,31 +34,6 @@ def pr_curve(scores: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndar
     return np.concatenate([[0.0], recall]), np.concatenate([[1.0], precision])
 
 
-def _families(text: str) -> list[str]:
-    """Font families able to draw ``text`` (DejaVu Sans plus a fallback for wide scripts)."""
-    from matplotlib import font_manager
-
-    path = fonts.find_font(text)
-    if not path or path == fonts.dejavu_sans_path():
-        return ["DejaVu Sans"]
-    try:
-        font_manager.fontManager.addfont(path)
-        return ["DejaVu Sans", font_manager.FontProperties(fname=path).get_name()]
-    except (OSError, RuntimeError, ValueError):
-        return ["DejaVu Sans"]
-
-
-def _save(fig: Any, path: str | os.PathLike[str]) -> Path:
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r".*[Gg]lyph .* missing from")
-        fig.tight_layout()
-        fig.savefig(buffer, format="png", dpi=DPI)
-    target = Path(path)
-    atomic_write_bytes(target, buffer.getvalue())
-    return target
-
-
 def pr_curves(
     probs: np.ndarray, targets: np.ndarray, names: Sequence[str], path: str | os.PathLike[str]
 ) -> Path:
@@ -80,7 +52,7 @@ def pr_curves(
     rows = int(np.ceil(len(classes) / cols))
     fig = Figure(figsize=(2.8 * cols, 2.6 * rows + 0.4), dpi=DPI)
     FigureCanvasAgg(fig)
-    families = _families("".join(names[i] for i in classes))
+    families = font_families("".join(names[i] for i in classes))
     shown = "" if len(classes) == len(names) else f" ({len(classes)} most frequent of {len(names)} classes)"
     fig.suptitle(f"precision-recall per class{shown}", fontsize=11)
     for slot, cls in enumerate(classes):
@@ -102,7 +74,7 @@ def pr_curves(
             ax.set_ylabel("precision", fontsize=8)
         if slot >= len(classes) - cols:
             ax.set_xlabel("recall", fontsize=8)
-    return _save(fig, path)
+    return save_png(fig, path, DPI)
 
 
 def ap_bar_chart(per_class: Sequence[dict[str, Any]], path: str | os.PathLike[str]) -> Path:
@@ -126,7 +98,7 @@ def ap_bar_chart(per_class: Sequence[dict[str, Any]], path: str | os.PathLike[st
     ax.set_yticks(ys)
     ax.set_yticklabels(names, fontsize=6 if k > 60 else 8)
     for tick in ax.get_yticklabels():
-        tick.set_fontfamily(_families("".join(names)))
+        tick.set_fontfamily(font_families("".join(names)))
     ax.invert_yaxis()
     ax.set_xlim(0, 1.0)
     ax.set_xlabel("average precision")
@@ -135,4 +107,4 @@ def ap_bar_chart(per_class: Sequence[dict[str, Any]], path: str | os.PathLike[st
     ax.set_title(f"AP per class (mAP {mean:.4f} over {len(valid)} classes with positives)", fontsize=10)
     ax.grid(axis="x", alpha=0.3)
     ax.set_axisbelow(True)
-    return _save(fig, path)
+    return save_png(fig, path, DPI)
