@@ -42,8 +42,8 @@ class Sample:
     lineno: int = 0
 
 
-def read_lines(path: str | os.PathLike[str]) -> list[str]:
-    """Read a text file as UTF-8 (a BOM is dropped) and return its lines without line endings."""
+def read_text(path: str | os.PathLike[str]) -> str:
+    """Read a text file as UTF-8 (a BOM is dropped), with clear errors for a missing or non-UTF-8 file."""
     p = Path(path)
     try:
         data = p.read_bytes()
@@ -52,13 +52,17 @@ def read_lines(path: str | os.PathLike[str]) -> list[str]:
     except OSError as exc:
         raise InputMissingError(f"cannot read {p}: {exc.strerror or exc}") from exc
     try:
-        text = data.decode("utf-8-sig")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DatasetError(
             f"{p} is not UTF-8 text (byte {exc.start})",
             hint="re-save the file as UTF-8",
         ) from None
-    return text.splitlines()
+
+
+def read_lines(path: str | os.PathLike[str]) -> list[str]:
+    """Read a text file as UTF-8 (a BOM is dropped) and return its lines without line endings."""
+    return read_text(path).splitlines()
 
 
 def parse_label_line(raw: str) -> tuple[int, str]:

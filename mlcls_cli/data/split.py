@@ -43,6 +43,7 @@ from mlcls_cli.data.listfile import (
     load_label_names,
     locate_dataset_root,
     parse_vector,
+    read_text,
     split_list_line,
 )
 from mlcls_cli.errors import DatasetError, InputMissingError, UsageError
@@ -113,16 +114,7 @@ def train_count(total: int, train_percent: int) -> int:
 
 def read_list_lines(path: Path) -> tuple[list[str], int]:
     """The non-blank lines of a list file (verbatim, without line endings) and the number of blank ones."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputMissingError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DatasetError(
-            f"{path} is not UTF-8 text (byte {exc.start})", hint="re-save it as UTF-8"
-        ) from None
+    text = read_text(path)
     pieces = _LINE_BREAK.split(text)
     if pieces and pieces[-1] == "":
         pieces.pop()  # the end of the last line, not an extra line

@@ -33,6 +33,7 @@ from mlcls_cli.hub.manifest import (
     write_file_meta,
 )
 from mlcls_cli.utils.atomic import atomic_write_json
+from mlcls_cli.utils.env import env_number
 
 ENV_ENDPOINT = "MLCLS_MODEL_ENDPOINT"
 ENV_OFFLINE = "MLCLS_OFFLINE"
@@ -83,19 +84,6 @@ def is_offline() -> bool:
     return _truthy(os.environ.get(ENV_OFFLINE))
 
 
-def _env_number(name: str, default: float, kind: type = float) -> Any:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = kind(raw)
-    except ValueError:
-        raise UsageError(f"{name}={raw!r} is not a number", hint=f"unset {name} or give a number") from None
-    if value < 0:
-        raise UsageError(f"{name}={raw!r} must not be negative", hint=f"unset {name} or give a number >= 0")
-    return value
-
-
 def mirror_url(url: str) -> str:
     """``url`` with the scheme and host of the official zoo replaced by ``MLCLS_MODEL_ENDPOINT``.
 
@@ -135,10 +123,10 @@ class _Settings:
 
 def _settings(retries: int | None, timeout: float | None, retry_delay: float | None) -> _Settings:
     return _Settings(
-        retries=int(retries if retries is not None else _env_number(ENV_RETRIES, DEFAULT_RETRIES, int)),
-        timeout=float(timeout if timeout is not None else _env_number(ENV_TIMEOUT, DEFAULT_TIMEOUT)),
+        retries=int(retries if retries is not None else env_number(ENV_RETRIES, DEFAULT_RETRIES, int)),
+        timeout=float(timeout if timeout is not None else env_number(ENV_TIMEOUT, DEFAULT_TIMEOUT)),
         retry_delay=float(
-            retry_delay if retry_delay is not None else _env_number(ENV_RETRY_DELAY, DEFAULT_RETRY_DELAY)
+            retry_delay if retry_delay is not None else env_number(ENV_RETRY_DELAY, DEFAULT_RETRY_DELAY)
         ),
     )
 

@@ -31,6 +31,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from mlcls_cli.errors import InputMissingError
+from mlcls_cli.utils.env import env_number
 
 #: Suffixes a folder walk picks up (case-insensitive).
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -81,28 +82,13 @@ class URLSettings:
     allowed: bool = True
 
 
-def _env_positive(name: str, default: float, kind: type) -> Any:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = kind(raw)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        from mlcls_cli.errors import UsageError
-
-        raise UsageError(f"{name}={raw!r} must be a positive number", hint=f"unset {name} or fix it")
-    return value
-
-
 def url_settings(
     max_bytes: int | None = None, timeout: float | None = None, allowed: bool = True
 ) -> URLSettings:
     """URL limits: the values given, else ``MLCLS_URL_MAX_BYTES`` / ``MLCLS_URL_TIMEOUT``, else 50 MiB / 30 s."""
     return URLSettings(
-        max_bytes=int(max_bytes or _env_positive(ENV_URL_MAX_BYTES, DEFAULT_URL_MAX_BYTES, int)),
-        timeout=float(timeout or _env_positive(ENV_URL_TIMEOUT, DEFAULT_URL_TIMEOUT, float)),
+        max_bytes=int(max_bytes or env_number(ENV_URL_MAX_BYTES, DEFAULT_URL_MAX_BYTES, int, positive=True)),
+        timeout=float(timeout or env_number(ENV_URL_TIMEOUT, DEFAULT_URL_TIMEOUT, float, positive=True)),
         allowed=allowed,
     )
 
