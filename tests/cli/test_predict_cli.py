@@ -93,7 +93,7 @@ def test_human_lines_threshold_and_top_k(package: Path, photos: Path) -> None:
 def test_threshold_forms_on_the_command_line(package: Path, photos: Path, tmp_path: Path) -> None:
     red = str(photos / "a_red.jpg")
     per_class = _lines(_invoke(red, "--model-dir", str(package), "--json", "-t", "0.999999,0,0,0").stdout)
-    assert per_class[0]["class_ids"] == [1, 2, 3] or 0 not in per_class[0]["class_ids"]
+    assert sorted(per_class[0]["class_ids"]) == [1, 2, 3]  # class 0 alone is held back by its threshold
     mapping = _lines(
         _invoke(red, "--model-dir", str(package), "--json", "-t", '{"default": 0.0, "0": 0.9999999}').stdout
     )

@@ -180,7 +180,8 @@ def test_next_write_recovers_automatically(tmp_path: Path, capfd: pytest.Capture
 
     made = make_dataset(tmp_path / "ds", train=8, val=4)
     root = made.root
-    original = sorted(((root / "train.txt").read_text() + (root / "val.txt").read_text()).splitlines())
+    original_train, original_val = made.list_lines("train"), made.list_lines("val")
+    original = sorted(original_train + original_val)
     proc = subprocess.run(
         [sys.executable, "-c", CRASH, str(root), "val.txt"], cwd=REPO, capture_output=True, text=True
     )
@@ -189,9 +190,10 @@ def test_next_write_recovers_automatically(tmp_path: Path, capfd: pytest.Capture
     assert "was interrupted" in capfd.readouterr().err
     lines = sorted(((root / "train.txt").read_text() + (root / "val.txt").read_text()).splitlines())
     assert lines == original
-    assert (root / "train.txt.bak").read_text().splitlines() == [
-        ln for ln in made.list_lines("train")
-    ] or True
+    assert made.list_lines("train") != original_train  # the split did happen
+    # the crashed run was rolled back, so the backups hold the lists as they were before either run
+    assert (root / "train.txt.bak").read_text().splitlines() == original_train
+    assert (root / "val.txt.bak").read_text().splitlines() == original_val
 
 
 def test_journal_of_a_live_process_blocks_writes(tmp_path: Path) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-STATE_DICT_DIR = Path(__file__).resolve().parents[2].parent / "shared/reference/state_dict"
+# Committed with the tests (see state_dict/README.md for where they come from).
+STATE_DICT_DIR = Path(__file__).resolve().parent / "state_dict"
 
 
 def read_tsv(model_name: str) -> list[tuple[str, list[int]]]:
