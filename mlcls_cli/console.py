@@ -19,6 +19,8 @@ from typing import Any
 
 from rich.console import Console
 
+from mlcls_cli.utils.env import ENV_DEBUG, ENV_NO_PROGRESS, env_flag
+
 
 @dataclass
 class UIState:
@@ -40,9 +42,34 @@ def configure(
     """Set the global output switches and rebuild the consoles."""
     state.json = json_output
     state.quiet = quiet
-    state.debug = debug or os.environ.get("MLCLS_DEBUG", "") not in ("", "0")
-    state.no_color = no_color or "NO_COLOR" in os.environ
+    state.debug = debug or env_flag(ENV_DEBUG)
+    state.no_color = no_color or bool(os.environ.get("NO_COLOR"))  # no-color.org: any non-empty value
     _consoles.clear()
+
+
+_PADDLE_QUIETED: dict[str, Any] = {}
+
+
+def quiet_paddle(*, debug: bool) -> None:
+    """Keep Paddle's import-time warning and C++ INFO/WARNING logs off stderr unless debugging.
+
+    Both must be set before paddle is imported, which happens lazily in the commands.
+    Called again with ``debug=True`` (``--debug`` after the command), it undoes what it set.
+    """
+    import warnings
+
+    if debug:
+        if _PADDLE_QUIETED.pop("glog", False):
+            os.environ.pop("GLOG_minloglevel", None)
+        if _PADDLE_QUIETED.pop("warning", False):
+            warnings.filterwarnings("default", message="No ccache found", category=UserWarning)
+        return
+    if "GLOG_minloglevel" not in os.environ:
+        os.environ["GLOG_minloglevel"] = "2"  # noqa: SIM112 (glog spells it so)
+        _PADDLE_QUIETED["glog"] = True
+    if not _PADDLE_QUIETED.get("warning"):
+        warnings.filterwarnings("ignore", message="No ccache found", category=UserWarning)
+        _PADDLE_QUIETED["warning"] = True
 
 
 def _colour_kwargs() -> dict[str, Any]:
@@ -108,7 +135,7 @@ def _json_default(obj: Any) -> Any:
 
 def progress_enabled() -> bool:
     """False with ``--quiet`` or ``MLCLS_NO_PROGRESS=1``: no bars and no periodic progress lines."""
-    return not state.quiet and os.environ.get("MLCLS_NO_PROGRESS", "") in ("", "0")
+    return not state.quiet and not env_flag(ENV_NO_PROGRESS)
 
 
 def stderr_is_live() -> bool:

@@ -23,6 +23,7 @@ class ExitCode(IntEnum):
     IOERR = 74
     CONFIG = 78
     INTERRUPTED = 130
+    BROKEN_PIPE = 141
 
 
 EXIT_CODE_HELP: dict[int, str] = {
@@ -31,11 +32,13 @@ EXIT_CODE_HELP: dict[int, str] = {
     ExitCode.USAGE: "usage error (bad option or value)",
     ExitCode.DATAERR: "dataset invalid (check found problems)",
     ExitCode.NOINPUT: "input missing (dataset, image, weights or config file not found)",
-    ExitCode.UNAVAILABLE: "model unavailable or offline (download failed, or MLCLS_OFFLINE=1 and not cached)",
+    ExitCode.UNAVAILABLE: "model or device unavailable (download failed, offline and not cached, no usable GPU, "
+    "a backend or PaddlePaddle not installed)",
     ExitCode.SOFTWARE: "training failed (NaN loss) or a run could not continue",
     ExitCode.IOERR: "I/O failure (cannot write, disk full, checksum mismatch)",
     ExitCode.CONFIG: "invalid config (unknown key, wrong type)",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
+    ExitCode.BROKEN_PIPE: "stdout was closed early (e.g. `| head`): stopped quietly, as a shell reports SIGPIPE",
 }
 
 

@@ -15,7 +15,14 @@ SAMPLE_DATASET = REPO / "examples" / "sample_dataset"
 def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Point the model cache at a temp folder and clear variables that change behaviour."""
     monkeypatch.setenv("MLCLS_HOME", str(tmp_path_factory.mktemp("mlcls_home")))
-    for var in ("MLCLS_OFFLINE", "MLCLS_MODEL_ENDPOINT", "MLCLS_DEBUG", "NO_COLOR", "FORCE_COLOR", "MLCLS_FONT"):
+    for var in (
+        "MLCLS_OFFLINE",
+        "MLCLS_MODEL_ENDPOINT",
+        "MLCLS_DEBUG",
+        "NO_COLOR",
+        "FORCE_COLOR",
+        "MLCLS_FONT",
+    ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("MLCLS_NO_PROGRESS", "1")
     os.environ.setdefault("PYTHONUTF8", "1")

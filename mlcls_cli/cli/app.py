@@ -20,7 +20,9 @@ from mlcls_cli.cli import (
     train,
     version,
 )
+from mlcls_cli.cli.common import handle_errors
 from mlcls_cli.errors import exit_code_table
+from mlcls_cli.utils.env import check_environment
 
 EPILOG = (
     "Exit codes: 0 success | 1 unexpected error (bug) | 2 usage | 65 dataset invalid | "
@@ -50,6 +52,7 @@ def _version_callback(value: bool) -> None:
 
 
 @app.callback()
+@handle_errors
 def main_callback(
     json_output: Annotated[
         bool, typer.Option("--json", help="Results as one JSON document on stdout.")
@@ -65,22 +68,9 @@ def main_callback(
     ] = False,
 ) -> None:
     """Image multi-label classification on PaddlePaddle, PaddleX-compatible."""
+    check_environment()
     console.configure(json_output=json_output, quiet=quiet, debug=debug, no_color=no_color)
-    quiet_paddle(debug=console.state.debug)
-
-
-def quiet_paddle(*, debug: bool) -> None:
-    """Keep Paddle's import-time warning and C++ INFO/WARNING logs off stderr unless debugging.
-
-    Both must be set before paddle is imported, which happens lazily in the commands.
-    """
-    if debug:
-        return
-    import os
-    import warnings
-
-    warnings.filterwarnings("ignore", message="No ccache found", category=UserWarning)
-    os.environ.setdefault("GLOG_minloglevel", "2")
+    console.quiet_paddle(debug=console.state.debug)
 
 
 app.command("check", no_args_is_help=True)(check.command)

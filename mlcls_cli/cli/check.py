@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from mlcls_cli import console
-from mlcls_cli.cli.common import ConfigOpt, JsonOpt, OverrideOpt, QuietOpt, apply_output_flags, handle_errors
+from mlcls_cli.cli.common import ConfigOpt, OverrideOpt, cli_command
 from mlcls_cli.errors import ConfigError, ExitCode, UsageError
 
 DEFAULT_OUTPUT = Path("output")
@@ -84,7 +84,7 @@ def _split_from_config(dataset_dir: str, train_percent: int | None, val_percent:
     console.success("Split dataset successfully !")
 
 
-@handle_errors
+@cli_command()
 def command(
     dataset: Annotated[
         Path | None,
@@ -119,8 +119,6 @@ def command(
     no_plots: Annotated[
         bool, typer.Option("--no-plots", help="Skip the histogram and the demo images.")
     ] = False,
-    json_output: JsonOpt = False,
-    quiet: QuietOpt = False,
     config: ConfigOpt = None,
     override: OverrideOpt = None,
 ) -> None:
@@ -130,7 +128,6 @@ def command(
     """
     from mlcls_cli.data.check import ERROR, check_dataset
 
-    apply_output_flags(json_output, quiet)
     dataset, output = _run_from_config(config, override, dataset, output)
     if dataset is None:
         raise UsageError("missing DATASET", hint="mlcls check path/to/dataset (see mlcls check --help)")

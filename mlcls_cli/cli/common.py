@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import functools
+import inspect
+import os
+import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -39,6 +42,10 @@ def handle_errors(func: F) -> F:
         except KeyboardInterrupt:
             console.error("interrupted")
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+        except BrokenPipeError:
+            # the reader of stdout went away (`| head`): a normal end in a pipeline, not an error
+            silence_stdout()
+            raise typer.Exit(int(ExitCode.BROKEN_PIPE)) from None
         except Exception as exc:  # a bug: keep the message short unless --debug
             if console.state.debug:
                 console.err_console().print(traceback.format_exc(), markup=False)
@@ -52,16 +59,86 @@ def handle_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def apply_output_flags(json_output: bool = False, quiet: bool = False) -> None:
-    """Let per-command ``--json``/``--quiet`` add to the global ones."""
+JSON_HELP = "Print the result as one JSON document on stdout."
+#: The global switches every command also accepts after its name: (parameter, option names, help).
+GLOBAL_FLAGS: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("json_output", ("--json",), JSON_HELP),
+    ("quiet", ("--quiet", "-q"), "Only errors on stderr; no progress."),
+    ("debug", ("--debug",), "Show tracebacks (also MLCLS_DEBUG=1)."),
+    ("no_color", ("--no-color",), "No colour or other escape codes (also NO_COLOR)."),
+)
+
+
+def silence_stdout() -> None:
+    """Point stdout at the null device, so that nothing more (not even the exit-time flush) hits a closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout is not a real file (a test runner's buffer)
+        pass
+
+
+def apply_output_flags(
+    json_output: bool = False, quiet: bool = False, debug: bool = False, no_color: bool = False
+) -> None:
+    """Let switches given after the command add to the global ones given before it."""
     if json_output:
         console.state.json = True
     if quiet:
         console.state.quiet = True
+    if debug and not console.state.debug:
+        console.state.debug = True
+        console.quiet_paddle(debug=True)
+    if no_color and not console.state.no_color:
+        console.configure(
+            json_output=console.state.json,
+            quiet=console.state.quiet,
+            debug=console.state.debug,
+            no_color=True,
+        )
 
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as one JSON document on stdout.")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.")]
+def cli_command(*, json_help: str = JSON_HELP) -> Callable[[F], F]:
+    """Make ``func`` a subcommand: known errors become exit codes, and the global switches work after it.
+
+    ``--json``, ``-q/--quiet``, ``--debug`` and ``--no-color`` are added to the
+    command's options (``json_help`` describes what ``--json`` prints there) and
+    applied before ``func`` runs, so ``mlcls check DIR --debug`` equals
+    ``mlcls --debug check DIR``.
+    """
+
+    def decorate(func: F) -> F:
+        handled = handle_errors(func)
+        signature = inspect.signature(func, eval_str=True)
+        taken = set(signature.parameters)
+        extra = [
+            inspect.Parameter(
+                name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=False,
+                annotation=Annotated[
+                    bool, typer.Option(*decls, help=json_help if name == "json_output" else text)
+                ],
+            )
+            for name, decls, text in GLOBAL_FLAGS
+            if name not in taken
+        ]
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            flags = {name: bool(kwargs.pop(name, False)) for name, _, _ in GLOBAL_FLAGS if name not in taken}
+            apply_output_flags(**flags)
+            return handled(*args, **kwargs)
+
+        params = list(signature.parameters.values())
+        wrapper.__signature__ = signature.replace(parameters=[*params, *extra])  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {p.name: p.annotation for p in [*params, *extra]}
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
 ConfigOpt = Annotated[
     Path | None,
     typer.Option(

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from mlcls_cli import console
-from mlcls_cli.cli.common import JsonOpt, QuietOpt, apply_output_flags, handle_errors
+from mlcls_cli.cli.common import cli_command
 from mlcls_cli.data.convert import ConvertSummary, convert_coco, normalize_source_type
 
 DatasetArg = Annotated[
@@ -39,13 +39,11 @@ OutputOpt = Annotated[
 ]
 
 
-@handle_errors
+@cli_command()
 def command(
     dataset: DatasetArg,
     src_type: FromOpt,
     output: OutputOpt = None,
-    json_output: JsonOpt = False,
-    quiet: QuietOpt = False,
 ) -> None:
     """Convert COCO detection annotations into an MLClsDataset (label.txt, train.txt, val.txt).
 
@@ -53,7 +51,6 @@ def command(
     COCO ids are kept in coco_category_map.json. Images without annotations are kept as negatives,
     images whose file is missing are skipped and reported; crowd annotations count as positives.
     """
-    apply_output_flags(json_output, quiet)
     normalize_source_type(src_type)
     summary = convert_coco(dataset, output_dir=output, src_type=src_type)
     if console.state.json:

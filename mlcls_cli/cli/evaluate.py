@@ -8,10 +8,10 @@ from typing import Annotated, Any
 import typer
 
 from mlcls_cli import console
-from mlcls_cli.cli.common import ConfigOpt, JsonOpt, OverrideOpt, QuietOpt, apply_output_flags, handle_errors
+from mlcls_cli.cli.common import ConfigOpt, OverrideOpt, cli_command
 
 
-@handle_errors
+@cli_command()
 def command(
     dataset: Annotated[
         Path | None,
@@ -68,8 +68,6 @@ def command(
     no_plots: Annotated[
         bool, typer.Option("--no-plots", help="Skip pr_curves.png and ap_per_class.png.")
     ] = False,
-    json_output: JsonOpt = False,
-    quiet: QuietOpt = False,
     config: ConfigOpt = None,
     override: OverrideOpt = None,
 ) -> None:
@@ -81,7 +79,6 @@ def command(
     from mlcls_cli.config import resolve_config
     from mlcls_cli.engine.evaluator import plan_evaluation, run_evaluation
 
-    apply_output_flags(json_output, quiet)
     if split not in ("val", "train"):
         from mlcls_cli.errors import UsageError
 

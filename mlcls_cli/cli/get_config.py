@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from mlcls_cli import console
-from mlcls_cli.cli.common import ConfigOpt, JsonOpt, OverrideOpt, apply_output_flags, handle_errors
+from mlcls_cli.cli.common import ConfigOpt, OverrideOpt, cli_command
 from mlcls_cli.errors import UsageError
 from mlcls_cli.utils.atomic import atomic_write_text
 
@@ -19,7 +19,7 @@ def _target_path(save_path: Path, name: str) -> Path:
     return save_path / f"{name}.yaml"
 
 
-@handle_errors
+@cli_command()
 def command(
     name: Annotated[
         str | None,
@@ -40,12 +40,10 @@ def command(
     ] = False,
     config: ConfigOpt = None,
     override: OverrideOpt = None,
-    json_output: JsonOpt = False,
 ) -> None:
     """Print a packaged config as YAML (or save it), e.g. `mlcls get-config PP-LCNet_x1_0_ML > my.yaml`."""
     from mlcls_cli.config import config_kind, default_config_text, ignored_keys_set, resolve_config
 
-    apply_output_flags(json_output)
     if name is None and not resolved:
         raise UsageError("give a model or pipeline name", hint="e.g. `mlcls get-config PP-LCNet_x1_0_ML`")
     if resolved or config is not None or override:

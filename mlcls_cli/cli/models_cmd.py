@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from mlcls_cli import console
-from mlcls_cli.cli.common import JsonOpt, QuietOpt, apply_output_flags, handle_errors
+from mlcls_cli.cli.common import cli_command
 from mlcls_cli.errors import ModelUnavailableError, UsageError
 
 if TYPE_CHECKING:
@@ -114,19 +114,17 @@ def _show_zoo(verify: bool) -> None:
 
 
 @app.callback(invoke_without_command=True)
-@handle_errors
-def models_main(ctx: typer.Context, json_output: JsonOpt = False, verify: VerifyOpt = False) -> None:
+@cli_command()
+def models_main(ctx: typer.Context, verify: VerifyOpt = False) -> None:
     """List the model zoo with what is cached (the same as `mlcls models list`)."""
-    apply_output_flags(json_output)
     if ctx.invoked_subcommand is None:
         _show_zoo(verify)
 
 
 @app.command("list")
-@handle_errors
-def list_command(json_output: JsonOpt = False, verify: VerifyOpt = False) -> None:
+@cli_command()
+def list_command(verify: VerifyOpt = False) -> None:
     """List the model zoo: accuracy, size, input and whether each model is cached."""
-    apply_output_flags(json_output)
     _show_zoo(verify)
 
 
@@ -134,7 +132,7 @@ def list_command(json_output: JsonOpt = False, verify: VerifyOpt = False) -> Non
 
 
 @app.command("download", no_args_is_help=True)
-@handle_errors
+@cli_command()
 def download_command(
     names: NamesArg,
     inference: Annotated[
@@ -153,11 +151,8 @@ def download_command(
     force: Annotated[
         bool, typer.Option("--force", help="Download again even when a verified copy is cached.")
     ] = False,
-    json_output: JsonOpt = False,
-    quiet: QuietOpt = False,
 ) -> None:
     """Download zoo models into the cache and print their paths (MLCLS_MODEL_ENDPOINT picks a mirror)."""
-    apply_output_flags(json_output, quiet)
     if not inference and not pretrained:
         raise UsageError("nothing to download", hint="drop --no-inference or add --pretrained")
     from mlcls_cli.hub import ensure_inference_model, ensure_pretrained_weights
@@ -182,17 +177,15 @@ def download_command(
 
 
 @app.command("path", no_args_is_help=True)
-@handle_errors
+@cli_command()
 def path_command(
     name: Annotated[str, typer.Argument(metavar="NAME", help="A zoo model name.", show_default=False)],
     pretrained: Annotated[
         bool,
         typer.Option("--pretrained", help="The pretrained weights file instead of the inference folder."),
     ] = False,
-    json_output: JsonOpt = False,
 ) -> None:
     """Print where a cached model is (exit 69 when it is not cached; never downloads)."""
-    apply_output_flags(json_output)
     from mlcls_cli.hub import ensure_inference_model, ensure_pretrained_weights
     from mlcls_cli.hub.cache import inference_dir, pretrained_path
     from mlcls_cli.hub.manifest import EntryState, check_file, check_folder
@@ -223,7 +216,7 @@ def path_command(
 
 
 @app.command("clean")
-@handle_errors
+@cli_command()
 def clean_command(
     names: Annotated[
         list[str] | None,
@@ -236,11 +229,8 @@ def clean_command(
         typer.Option("--partial", help="Only remove leftovers: .part files, unfinished or damaged entries."),
     ] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
-    json_output: JsonOpt = False,
-    quiet: QuietOpt = False,
 ) -> None:
     """Remove cache entries; entries a running download holds are kept."""
-    apply_output_flags(json_output, quiet)
     from mlcls_cli.hub import cache_root, clean
     from mlcls_cli.hub.cache import CleanResult, entries_to_clean, models_root
 
@@ -294,10 +284,9 @@ def _report_clean(result: CleanResult, nothing: str = "") -> None:
 # --- info -----------------------------------------------------------------------------------
 
 
-@handle_errors
-def info_command(json_output: JsonOpt = False, verify: VerifyOpt = False) -> None:
+@cli_command()
+def info_command(verify: VerifyOpt = False) -> None:
     """Show the cache root, its total size and every entry (models, files, leftovers)."""
-    apply_output_flags(json_output)
     from rich import box
     from rich.markup import escape
     from rich.table import Table

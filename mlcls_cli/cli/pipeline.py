@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mlcls_cli.cli.common import QuietOpt, apply_output_flags, handle_errors
+from mlcls_cli.cli.common import cli_command
 from mlcls_cli.cli.predict import (
     BatchOpt,
     DeviceOpt,
@@ -22,7 +22,7 @@ from mlcls_cli.cli.predict import (
 )
 
 
-@handle_errors
+@cli_command(json_help="One JSON object per image on stdout (JSON Lines).")
 def command(
     pipeline: Annotated[
         str,
@@ -43,17 +43,12 @@ def command(
     batch_size: BatchOpt = None,
     cpu_threads: ThreadsOpt = None,
     override: PipelineOverrideOpt = None,
-    json_output: Annotated[
-        bool, typer.Option("--json", help="One JSON object per image on stdout (JSON Lines).")
-    ] = False,
-    quiet: QuietOpt = False,
 ) -> None:
     """Run a pipeline: `mlcls pipeline --pipeline multi_label_image_classification --input photo.jpg`.
 
     Options given here beat the YAML's values (model, model_dir, batch_size, device,
     threshold). Output and exit codes as `mlcls predict`.
     """
-    apply_output_flags(json_output, quiet)
     items = gather_inputs(inputs, input_opt)
     from mlcls_cli.inference.pipeline import create_pipeline
     from mlcls_cli.inference.postprocess import parse_threshold_text

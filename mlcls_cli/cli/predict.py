@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from mlcls_cli import console
-from mlcls_cli.cli.common import QuietOpt, apply_output_flags, handle_errors
+from mlcls_cli.cli.common import cli_command
 from mlcls_cli.errors import InputMissingError, UsageError
 
 InputsArg = Annotated[
@@ -140,7 +140,7 @@ def gather_inputs(inputs: list[str] | None, input_opt: list[str] | None) -> list
     return items
 
 
-@handle_errors
+@cli_command(json_help="One JSON object per image on stdout (JSON Lines).")
 def command(
     inputs: InputsArg = None,
     input_opt: InputOpt = None,
@@ -176,10 +176,6 @@ def command(
     save_path: SaveOpt = None,
     cpu_threads: ThreadsOpt = None,
     override: PipelineOverrideOpt = None,
-    json_output: Annotated[
-        bool, typer.Option("--json", help="One JSON object per image on stdout (JSON Lines).")
-    ] = False,
-    quiet: QuietOpt = False,
 ) -> None:
     """Predict labels: `mlcls predict photo.jpg --model PP-LCNet_x1_0_ML`, or a folder with --model-dir DIR.
 
@@ -187,7 +183,6 @@ def command(
     --json; warnings, progress and the summary go to stderr. Exit code 66 when some
     inputs could not be read (the others are still predicted).
     """
-    apply_output_flags(json_output, quiet)
     items = gather_inputs(inputs, input_opt)
     from mlcls_cli.inference.postprocess import parse_threshold_text
 

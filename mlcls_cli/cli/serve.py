@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from mlcls_cli import console
-from mlcls_cli.cli.common import QuietOpt, apply_output_flags, handle_errors
+from mlcls_cli.cli.common import cli_command
 from mlcls_cli.errors import UsageError
 
 DEFAULT_PIPELINE = "image_multilabel_classification"
@@ -31,7 +31,7 @@ def _parse_threshold(text: str | None) -> Any:
     return stripped
 
 
-@handle_errors
+@cli_command(json_help='Once listening, print one JSON line {"url", "endpoint", "health", ...} on stdout.')
 def command(
     pipeline: Annotated[
         str,
@@ -82,13 +82,6 @@ def command(
         float,
         typer.Option("--max-body-mb", help="Largest request body and downloaded image, in MiB (413 above)."),
     ] = 20.0,
-    json_output: Annotated[
-        bool,
-        typer.Option(
-            "--json", help='Once listening, print one JSON line {"url", "endpoint", "health", ...} on stdout.'
-        ),
-    ] = False,
-    quiet: QuietOpt = False,
 ) -> None:
     """Serve the pipeline over HTTP: POST /multilabel-image-classification, GET /health (PaddleX API).
 
@@ -96,7 +89,6 @@ def command(
     """
     from mlcls_cli.serving.server import require_serve_deps
 
-    apply_output_flags(json_output, quiet)
     require_serve_deps()
     if not max_body_mb > 0:
         raise UsageError(f"--max-body-mb must be positive, got {max_body_mb}")

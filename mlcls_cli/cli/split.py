@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from mlcls_cli import console
-from mlcls_cli.cli.common import JsonOpt, QuietOpt, apply_output_flags, handle_errors
+from mlcls_cli.cli.common import cli_command
 from mlcls_cli.data.split import SplitSummary, split_dataset, validate_percents
 
 DatasetArg = Annotated[
@@ -52,7 +52,7 @@ OutputOpt = Annotated[
 ]
 
 
-@handle_errors
+@cli_command()
 def command(
     dataset: DatasetArg,
     train_percent: TrainOpt,
@@ -60,15 +60,12 @@ def command(
     seed: SeedOpt = 0,
     stratify: StratifyOpt = False,
     output: OutputOpt = None,
-    json_output: JsonOpt = False,
-    quiet: QuietOpt = False,
 ) -> None:
     """Merge train.txt and val.txt, shuffle with a fixed seed and write new lists by percentage.
 
     train gets round-half-up(N * train_percent / 100) lines and val the rest. Blank lines are dropped
     and duplicate lines kept once; every other line is moved verbatim.
     """
-    apply_output_flags(json_output, quiet)
     validate_percents(train_percent, val_percent)
     summary = split_dataset(
         dataset,

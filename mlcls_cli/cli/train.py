@@ -8,10 +8,10 @@ from typing import Annotated, Any
 import typer
 
 from mlcls_cli import console
-from mlcls_cli.cli.common import ConfigOpt, JsonOpt, OverrideOpt, QuietOpt, apply_output_flags, handle_errors
+from mlcls_cli.cli.common import ConfigOpt, OverrideOpt, cli_command
 
 
-@handle_errors
+@cli_command()
 def command(
     dataset: Annotated[
         Path | None,
@@ -68,8 +68,6 @@ def command(
             help="Train from scratch (Train.pretrain_weight_path=null); nothing is downloaded.",
         ),
     ] = False,
-    json_output: JsonOpt = False,
-    quiet: QuietOpt = False,
     config: ConfigOpt = None,
     override: OverrideOpt = None,
 ) -> None:
@@ -83,7 +81,6 @@ def command(
     from mlcls_cli.config import resolve_config
     from mlcls_cli.engine.trainer import Trainer, plan_training
 
-    apply_output_flags(json_output, quiet)
     overrides = (["Train.pretrain_weight_path=null"] if no_pretrained else []) + list(override or [])
     cfg = resolve_config(
         model,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import platform
 
 from mlcls_cli import __version__, console
-from mlcls_cli.cli.common import JsonOpt, apply_output_flags, handle_errors
+from mlcls_cli.cli.common import cli_command
 
 
 def _dist_version(name: str) -> str | None:
@@ -17,10 +17,9 @@ def _dist_version(name: str) -> str | None:
         return None
 
 
-@handle_errors
-def command(json_output: JsonOpt = False) -> None:
+@cli_command()
+def command() -> None:
     """Print the versions of mlcls, Python, PaddlePaddle and key libraries (paddle is not imported)."""
-    apply_output_flags(json_output)
     paddle = _dist_version("paddlepaddle") or _dist_version("paddlepaddle-gpu")
     info = {
         "mlcls": __version__,

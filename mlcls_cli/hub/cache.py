@@ -31,8 +31,8 @@ from mlcls_cli.hub.manifest import (
     meta_path,
     tree_size,
 )
+from mlcls_cli.utils.env import ENV_HOME
 
-ENV_HOME = "MLCLS_HOME"
 INFERENCE_SUFFIX = "_infer.tar"
 PRETRAINED_SUFFIX = "_pretrained.pdparams"
 PART_SUFFIX = ".part"

@@ -33,13 +33,15 @@ from mlcls_cli.hub.manifest import (
     write_file_meta,
 )
 from mlcls_cli.utils.atomic import atomic_write_json
-from mlcls_cli.utils.env import env_number
-
-ENV_ENDPOINT = "MLCLS_MODEL_ENDPOINT"
-ENV_OFFLINE = "MLCLS_OFFLINE"
-ENV_RETRIES = "MLCLS_DOWNLOAD_RETRIES"
-ENV_RETRY_DELAY = "MLCLS_DOWNLOAD_RETRY_DELAY"
-ENV_TIMEOUT = "MLCLS_DOWNLOAD_TIMEOUT"
+from mlcls_cli.utils.env import (
+    ENV_ENDPOINT,
+    ENV_OFFLINE,
+    ENV_RETRIES,
+    ENV_RETRY_DELAY,
+    ENV_TIMEOUT,
+    env_number,
+    is_offline,
+)
 
 #: Host whose URLs ``MLCLS_MODEL_ENDPOINT`` redirects (the official model zoo).
 OFFICIAL_HOST = "paddle-model-ecology.bj.bcebos.com"
@@ -73,15 +75,6 @@ class OfflineError(ModelUnavailableError):
         self.url = url
         self.dest = dest
         self.reason = reason
-
-
-def _truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() not in ("", "0", "false", "no", "off")
-
-
-def is_offline() -> bool:
-    """True when ``MLCLS_OFFLINE`` is set to a true value (1, true, yes, on)."""
-    return _truthy(os.environ.get(ENV_OFFLINE))
 
 
 def mirror_url(url: str) -> str:

@@ -31,15 +31,13 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from mlcls_cli.errors import InputMissingError
-from mlcls_cli.utils.env import env_number
+from mlcls_cli.utils.env import ENV_URL_MAX_BYTES, ENV_URL_TIMEOUT, env_number
 
 #: Suffixes a folder walk picks up (case-insensitive).
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 #: Suffixes ``save_to_img`` keeps; anything else is saved as PNG.
 SAVE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
-ENV_URL_MAX_BYTES = "MLCLS_URL_MAX_BYTES"
-ENV_URL_TIMEOUT = "MLCLS_URL_TIMEOUT"
 DEFAULT_URL_MAX_BYTES = 50 * 1024 * 1024
 DEFAULT_URL_TIMEOUT = 30.0
 _CHUNK = 64 * 1024

@@ -23,8 +23,8 @@ from mlcls_cli import console
 from mlcls_cli.errors import ConfigError, InputMissingError, UsageError
 from mlcls_cli.inference.device import Device, import_paddle, resolve_device
 from mlcls_cli.models.export import GRAPH_FILES, PARAMS_FILE, find_model_files, read_inference_config
+from mlcls_cli.utils.env import ENV_CPU_THREADS, env_number
 
-ENV_CPU_THREADS = "MLCLS_CPU_THREADS"
 DEFAULT_CPU_THREADS = 1
 GPU_MEMORY_POOL_MB = 256
 
@@ -100,13 +100,7 @@ def _quiet_stdout() -> Iterator[None]:
 
 def _cpu_threads(value: int | None) -> int:
     if value is None:
-        raw = os.environ.get(ENV_CPU_THREADS, "").strip()
-        if not raw:
-            return DEFAULT_CPU_THREADS
-        try:
-            value = int(raw)
-        except ValueError:
-            raise UsageError(f"{ENV_CPU_THREADS}={raw!r} is not an integer") from None
+        return int(env_number(ENV_CPU_THREADS, DEFAULT_CPU_THREADS, int, positive=True))
     if isinstance(value, bool) or int(value) < 1:
         raise UsageError(f"cpu_threads must be a positive integer, got {value!r}")
     return int(value)

@@ -15,8 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from mlcls_cli import console
-
-ENV_FONT = "MLCLS_FONT"
+from mlcls_cli.utils.env import ENV_FONT
 
 # Family-name fragments of widely installed fonts with CJK coverage, most preferred first.
 CJK_FAMILY_HINTS: tuple[str, ...] = (

@@ -18,13 +18,29 @@ from mlcls_cli.cli.app import app
 from mlcls_cli.errors import EXIT_CODE_HELP, ExitCode
 
 runner = CliRunner()
-SUBCOMMANDS = ["check", "convert", "split", "train", "eval", "predict", "pipeline", "get-config", "models", "version"]
+SUBCOMMANDS = [
+    "check",
+    "convert",
+    "split",
+    "train",
+    "eval",
+    "predict",
+    "pipeline",
+    "get-config",
+    "models",
+    "version",
+]
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, **kw: object) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "mlcls_cli", *args], capture_output=True, text=True, env=full_env, timeout=120, **kw
+        [sys.executable, "-m", "mlcls_cli", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=120,
+        **kw,
     )
 
 
@@ -122,7 +138,11 @@ def test_interrupt_exit_130_subprocess(tmp_path: Path) -> None:
 
 def test_config_from_a_pipe_is_accepted(tmp_path: Path) -> None:
     proc = subprocess.run(
-        ["bash", "-c", f"{sys.executable} -m mlcls_cli get-config --resolved -c <(printf 'Train:\\n  epochs_iters: 3\\n')"],
+        [
+            "bash",
+            "-c",
+            f"{sys.executable} -m mlcls_cli get-config --resolved -c <(printf 'Train:\\n  epochs_iters: 3\\n')",
+        ],
         capture_output=True,
         text=True,
         timeout=120,
@@ -134,7 +154,11 @@ def test_config_from_a_pipe_is_accepted(tmp_path: Path) -> None:
 def test_help_does_not_import_paddle() -> None:
     proc = run_cli("--help", env={"PYTHONPROFILEIMPORTTIME": "1"})
     assert proc.returncode == 0
-    imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    imported = {
+        line.rsplit("|", 1)[-1].strip()
+        for line in proc.stderr.splitlines()
+        if line.startswith("import time:")
+    }
     assert "typer" in imported  # the profile really ran
     assert not any(name == "paddle" or name.startswith("paddle.") for name in imported)
 
@@ -143,3 +167,49 @@ def test_no_color_env_gives_plain_errors() -> None:
     proc = run_cli("get-config", "nope", env={"NO_COLOR": "1", "FORCE_COLOR": "1"})
     assert proc.returncode == 2
     assert "\x1b[" not in proc.stderr
+
+
+def _commands() -> list[list[str]]:
+    """Every runnable command path, e.g. ["check"], ["models", "download"]."""
+    paths = [[name] for name in SUBCOMMANDS if name != "models"]
+    paths += [["models", sub] for sub in ("list", "download", "path", "clean", "info")]
+    return [*paths, ["serve"]]
+
+
+@pytest.mark.parametrize("path", _commands(), ids=" ".join)
+def test_global_switches_are_accepted_after_every_command(path: list[str]) -> None:
+    text = runner.invoke(app, [*path, "--help"]).output
+    for flag in ("--json", "--quiet", "--debug", "--no-color"):
+        assert flag in text, f"{' '.join(path)} lacks {flag}"
+
+
+def test_debug_after_the_command_shows_the_traceback_the_hint_asks_for(tmp_path: Path) -> None:
+    plain = run_cli("check", str(tmp_path / "missing"))
+    assert plain.returncode == 66 and "Traceback" not in plain.stderr
+    debug = run_cli("check", str(tmp_path / "missing"), "--debug", "--no-color")
+    assert debug.returncode == 66
+    assert "Traceback" in debug.stderr and "\x1b[" not in debug.stderr
+
+
+@pytest.mark.parametrize(("value", "traceback"), [("1", True), ("yes", True), ("false", False), ("0", False)])
+def test_mlcls_debug_reads_booleans(tmp_path: Path, value: str, traceback: bool) -> None:
+    proc = run_cli("check", str(tmp_path / "missing"), env={"MLCLS_DEBUG": value})
+    assert proc.returncode == 66
+    assert ("Traceback" in proc.stderr) is traceback
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("MLCLS_DEBUG", "maybe", "is not a boolean"),
+        ("MLCLS_OFFLINE", "maybe", "is not a boolean"),
+        ("MLCLS_NO_PROGRESS", "2", "is not a boolean"),
+        ("MLCLS_CPU_THREADS", "1.5", "is not an integer"),
+        ("MLCLS_URL_TIMEOUT", "0", "must be a positive number"),
+    ],
+)
+def test_a_bad_environment_value_is_a_usage_error_at_start(name: str, value: str, message: str) -> None:
+    proc = run_cli("version", env={name: value})
+    assert proc.returncode == 2, proc.stderr
+    assert f"{name}={value!r} {message}" in proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stdout == ""

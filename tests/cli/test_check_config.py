@@ -72,7 +72,9 @@ def test_bad_split_percentages_in_config_exit_78(tmp_path: Path) -> None:
 
 def test_split_enabled_without_percentages_exit_78(tmp_path: Path) -> None:
     ds = copy_sample(tmp_path)
-    result = runner.invoke(app, ["check", str(ds), "-O", str(tmp_path / "o"), "-o", "CheckDataset.split.enable=true"])
+    result = runner.invoke(
+        app, ["check", str(ds), "-O", str(tmp_path / "o"), "-o", "CheckDataset.split.enable=true"]
+    )
     assert result.exit_code == 78
     assert "train_percent" in result.output
 
@@ -86,7 +88,16 @@ def _write_coco(root: Path) -> None:
         for i in ids:
             Image.new("RGB", (16, 16), (i * 40, 0, 0)).save(root / "images" / f"{i}.png")
             images.append({"id": i, "file_name": f"{i}.png", "width": 16, "height": 16})
-            anns.append({"id": i, "image_id": i, "category_id": 1 if i % 2 else 7, "bbox": [0, 0, 4, 4], "area": 16, "iscrowd": 0})
+            anns.append(
+                {
+                    "id": i,
+                    "image_id": i,
+                    "category_id": 1 if i % 2 else 7,
+                    "bbox": [0, 0, 4, 4],
+                    "area": 16,
+                    "iscrowd": 0,
+                }
+            )
         doc = {"images": images, "annotations": anns, "categories": cats}
         (root / "annotations" / f"instance_{split}.json").write_text(json.dumps(doc))
 
@@ -107,7 +118,9 @@ def test_convert_enabled_by_config_file_then_check(tmp_path: Path) -> None:
 def test_convert_enabled_without_source_type_exit_78(tmp_path: Path) -> None:
     root = tmp_path / "coco"
     _write_coco(root)
-    result = runner.invoke(app, ["check", str(root), "-O", str(tmp_path / "o"), "-o", "CheckDataset.convert.enable=True"])
+    result = runner.invoke(
+        app, ["check", str(root), "-O", str(tmp_path / "o"), "-o", "CheckDataset.convert.enable=True"]
+    )
     assert result.exit_code == 78
     assert "src_dataset_type" in result.output
     assert not (root / "train.txt").exists()

@@ -22,7 +22,9 @@ def test_prints_packaged_yaml_with_comments() -> None:
 
 
 def test_save_path_dir_and_file(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["get-config", "multi_label_image_classification", "--save-path", str(tmp_path / "cfgs")])
+    result = runner.invoke(
+        app, ["get-config", "multi_label_image_classification", "--save-path", str(tmp_path / "cfgs")]
+    )
     assert result.exit_code == 0, result.output
     saved = tmp_path / "cfgs" / "multi_label_image_classification.yaml"
     assert yaml.safe_load(saved.read_text())["pipeline_name"] == "multi_label_image_classification"

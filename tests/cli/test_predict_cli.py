@@ -232,3 +232,38 @@ def test_zoo_model_end_to_end_download_cache_offline(package: Path, photos: Path
     empty = cli_env(MLCLS_HOME=str(tmp_path / "empty_home"), MLCLS_OFFLINE="1")
     missing = run_cli(["predict", "--model", MODEL_NAME, str(image)], env=empty)
     assert missing.returncode == 69 and "not available offline" in missing.stderr
+
+
+@pytest.mark.parametrize("json_flag", [[], ["--json"]])
+def test_a_closed_stdout_stops_quietly_with_141(package: Path, tmp_path: Path, json_flag: list[str]) -> None:
+    import subprocess
+    import sys
+
+    for i in range(60):
+        save(solid(RED if i % 2 else BLUE), tmp_path / "many" / f"img_{i:03d}.png")
+    # `mlcls predict ... | head -2`: read two lines, then close the pipe while predictions keep coming
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlcls_cli",
+            "predict",
+            str(tmp_path / "many"),
+            "--model-dir",
+            str(package),
+            "-b",
+            "1",
+            *json_flag,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=cli_env(),
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    lines = [proc.stdout.readline(), proc.stdout.readline()]
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=240) == 141, stderr
+    assert all(line.strip() for line in lines)
+    assert "error" not in stderr.lower() and "Traceback" not in stderr, stderr
+    assert "predicted" not in stderr  # it stopped; no summary of a run that did not finish

@@ -32,7 +32,7 @@ def test_quiet_predict_has_a_silent_stderr(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("debug", "expected"), [(False, "2"), (True, "None")])
 def test_paddle_cpp_logs_are_only_silenced_without_debug(debug: bool, expected: str) -> None:
     code = (
-        "import os; from mlcls_cli.cli.app import quiet_paddle; "
+        "import os; from mlcls_cli.console import quiet_paddle; "
         f"quiet_paddle(debug={debug}); print(os.environ.get('GLOG_minloglevel'))"
     )
     env = {k: v for k, v in cli_env().items() if k != "GLOG_minloglevel"}

@@ -18,7 +18,9 @@ def write(path: Path, text: str) -> Path:
 
 
 def test_precedence_defaults_file_options_overrides(tmp_path: Path) -> None:
-    cfg_file = write(tmp_path / "c.yaml", "Train:\n  epochs_iters: 7\n  batch_size: 5\n  learning_rate: 0.3\n")
+    cfg_file = write(
+        tmp_path / "c.yaml", "Train:\n  epochs_iters: 7\n  batch_size: 5\n  learning_rate: 0.3\n"
+    )
     cfg = resolve_config(
         "PP-LCNet_x1_0_ML",
         config_file=cfg_file,
@@ -85,7 +87,12 @@ def test_unknown_keys_and_wrong_types_are_all_reported() -> None:
     with pytest.raises(ConfigError) as err:
         resolve_config(
             "ResNet50_ML",
-            overrides=["Train.epoch_iters=10", "Train.batch_size=abc", "Golbal.outptu=x", "Train.epochs_iters=0"],
+            overrides=[
+                "Train.epoch_iters=10",
+                "Train.batch_size=abc",
+                "Golbal.outptu=x",
+                "Train.epochs_iters=0",
+            ],
         )
     text = str(err.value)
     assert err.value.exit_code == ExitCode.CONFIG == 78
@@ -126,7 +133,9 @@ def test_unknown_model_suggests() -> None:
 
 
 def test_paddlex_style_file_loads_with_ignored_keys(tmp_path: Path) -> None:
-    text = default_config_text("PP-LCNet_x1_0_ML").replace("  epochs_iters: 20\n", "  epochs_iters: 20\n  dy2st: False\n  amp: O1\n")
+    text = default_config_text("PP-LCNet_x1_0_ML").replace(
+        "  epochs_iters: 20\n", "  epochs_iters: 20\n  dy2st: False\n  amp: O1\n"
+    )
     cfg = resolve_config(config_file=write(tmp_path / "px.yaml", text))
     assert cfg.get("Train.amp") == "O1"
     from mlcls_cli.config import ignored_keys_set
@@ -141,13 +150,18 @@ def test_both_pipeline_names(name: str) -> None:
     data = yaml.safe_load(default_config_text(name))
     assert data["pipeline_name"] == name
     assert data["SubModules"]["ImageMultiLabelClassification"]["model_name"] == "PP-LCNet_x1_0_ML"
-    cfg = resolve_config(name, overrides=["SubModules.ImageMultiLabelClassification.threshold={default: 0.5, 3: 0.7}"])
+    cfg = resolve_config(
+        name, overrides=["SubModules.ImageMultiLabelClassification.threshold={default: 0.5, 3: 0.7}"]
+    )
     assert cfg.get("SubModules.ImageMultiLabelClassification.threshold") == {"default": 0.5, 3: 0.7}
 
 
 def test_pipeline_threshold_mapping_needs_default() -> None:
     with pytest.raises(ConfigError, match="'default' key"):
-        resolve_config("image_multilabel_classification", overrides=["SubModules.ImageMultiLabelClassification.threshold={3: 0.7}"])
+        resolve_config(
+            "image_multilabel_classification",
+            overrides=["SubModules.ImageMultiLabelClassification.threshold={3: 0.7}"],
+        )
 
 
 def test_unknown_config_name() -> None:

@@ -50,7 +50,9 @@ def _script(args: list[str], mlcls: Path, **env: str) -> subprocess.CompletedPro
     )
 
 
-@pytest.mark.skipif(shutil.which("bash") is None, reason="the example is a bash script and bash is not installed")
+@pytest.mark.skipif(
+    shutil.which("bash") is None, reason="the example is a bash script and bash is not installed"
+)
 def test_predict_folder_script(package: Path, folder: Path, mlcls_command: Path) -> None:
     proc = _script([str(folder), str(package), "red"], mlcls_command)
     assert proc.returncode == 0, proc.stderr

@@ -63,7 +63,9 @@ def test_official_pretrained_url_uses_the_zoo_cache_and_the_mirror(zoo, hub_env,
     model = _model(3, seed=4)  # fine-tuning on 3 classes: the 80-class head is skipped
     result = load_weights(model, info.pretrained_url)
     assert result.skipped and not result.missing
-    assert pretrained_path("PP-LCNet_x1_0_ML").read_bytes() == body  # where `mlcls models download --pretrained` puts it
+    assert (
+        pretrained_path("PP-LCNet_x1_0_ML").read_bytes() == body
+    )  # where `mlcls models download --pretrained` puts it
 
 
 def test_offline_url_is_unavailable_without_a_connection(zoo, hub_env, monkeypatch) -> None:  # noqa: F811
