@@ -19,7 +19,9 @@ def render(shell: str) -> str:
     """The completion script for ``shell`` as the current app produces it."""
     env = {**os.environ, "_MLCLS_COMPLETE": f"source_{shell}"}
     code = "from mlcls_cli.cli.app import main; main()"
-    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout
 
 
 def main() -> None:

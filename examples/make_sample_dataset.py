@@ -47,7 +47,9 @@ def make_dataset(out_dir: Path, n_train: int = 72, n_val: int = 24, size: int = 
     rng = random.Random(seed)
     images = out_dir / "images"
     images.mkdir(parents=True, exist_ok=True)
-    (out_dir / "label.txt").write_text("".join(f"{i} {name}\n" for i, name in enumerate(CLASSES)), encoding="utf-8")
+    (out_dir / "label.txt").write_text(
+        "".join(f"{i} {name}\n" for i, name in enumerate(CLASSES)), encoding="utf-8"
+    )
     for split, count, offset in (("train", n_train, 0), ("val", n_val, n_train)):
         lines = []
         for i in range(offset, offset + count):

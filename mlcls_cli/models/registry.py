@@ -33,9 +33,8 @@ class ModelInfo:
     size_mb: float  # "Model Size (M)" from the PaddleX model list
     total_params: int  # numel of the full state_dict at 80 classes
     batch_size: int  # PaddleX fine-tuning default
-    learning_rate: (
-        float  # default peak AdamW learning rate: the PaddleClas recipe's, not PaddleX's module value
-    )
+    # default peak AdamW learning rate: the PaddleClas recipe's, not PaddleX's module value
+    learning_rate: float
     paddlex_learning_rate: float  # what PaddleX's module config says (too high for AdamW fine-tuning)
     description: str
     input_size: int = 448
