@@ -114,6 +114,10 @@ KINDS: dict[str, tuple[str, str]] = {
     "image.missing": (ERROR, "fix the path (relative to the dataset root) or add the file"),
     "image.unreadable": (ERROR, "the file is not an image Pillow can read: replace it or remove its line"),
     "image.empty": (ERROR, "the image has zero width or height: replace it or remove its line"),
+    "image.too_large": (
+        ERROR,
+        "training and prediction refuse images this large (a decompression-bomb guard): downscale it",
+    ),
     "image.decode_failed": (ERROR, "the image is corrupt or truncated: re-export it or remove its line"),
     "image.unusual_mode": (WARNING, "it is converted to RGB for training; check its colours look right"),
     "split.overlap": (
@@ -252,14 +256,24 @@ class CheckReport:
 
 def probe_image(path: str, decode: bool = False) -> ImageInfo:
     """Read an image's header (and with ``decode`` all its pixels); never raises."""
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
+    from mlcls_cli.utils.images import MAX_IMAGE_PIXELS
+
     try:
-        with Image.open(path) as im:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # reported as image.too_large
+            im = Image.open(path)
+        with im:
             width, height = im.size
             mode = im.mode
             if width <= 0 or height <= 0:
                 return ImageInfo(False, width, height, mode, "image.empty", f"size {width}x{height}")
+            if width * height > MAX_IMAGE_PIXELS:
+                detail = f"{width}x{height} pixels, the limit is {MAX_IMAGE_PIXELS}"
+                return ImageInfo(False, width, height, mode, "image.too_large", detail)
             if decode:
                 try:
                     im.load()
@@ -270,6 +284,8 @@ def probe_image(path: str, decode: bool = False) -> ImageInfo:
         return ImageInfo(False, kind="image.missing", detail="file not found")
     except UnidentifiedImageError:
         return ImageInfo(False, kind="image.unreadable", detail="not a recognised image format")
+    except Image.DecompressionBombError as exc:
+        return ImageInfo(False, kind="image.too_large", detail=str(exc))
     except Exception as exc:  # corrupt headers raise OSError, SyntaxError, ValueError, ...
         return ImageInfo(False, kind="image.unreadable", detail=_describe(exc))
 

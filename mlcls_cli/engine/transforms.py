@@ -17,38 +17,32 @@ Cutout side scales with the input size (224 at the recipe's 448).
 from __future__ import annotations
 
 import random
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
 from mlcls_cli.engine.randaugment import RandAugmentV4, Rng
 from mlcls_cli.errors import DatasetError
 from mlcls_cli.models.registry import IMAGENET_MEAN, IMAGENET_STD
+from mlcls_cli.utils.images import MISSING, ImageReadError, open_image
 
 
 def load_image(path: str | Path) -> Image.Image:
-    """Open an image file as an RGB PIL image with its EXIF orientation applied."""
+    """Open a dataset image as an RGB PIL image with its EXIF orientation applied (the shared opener)."""
     p = Path(path)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(p) as raw:
-                raw.load()
-                img = ImageOps.exif_transpose(raw) or raw
-                return img.convert("RGB")
-    except FileNotFoundError:
+        return open_image(p)
+    except ImageReadError as exc:
+        if exc.kind == MISSING:
+            raise DatasetError(
+                f"image {p} does not exist",
+                hint="the list file names an image that is missing; run `mlcls check` on the dataset",
+            ) from None
         raise DatasetError(
-            f"image {p} does not exist",
-            hint="the list file names an image that is missing; run `mlcls check` on the dataset",
-        ) from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-        raise DatasetError(
-            f"cannot decode image {p}: {reason}",
-            hint="the file is corrupt or not an image; replace or remove it, then run `mlcls check`",
+            f"cannot use image {p}: {exc.reason}",
+            hint="the file is corrupt, too large or not an image; replace or remove it, then run `mlcls check`",
         ) from None
 
 

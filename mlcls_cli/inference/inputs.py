@@ -10,28 +10,29 @@ Numpy arrays follow PaddleX (OpenCV's convention): ``HxWx3`` uint8 in **BGR** or
 (``HxWx4`` BGRA, ``HxW`` grey also work). Pass ``arr[..., ::-1]`` for an RGB array,
 or a ``PIL.Image``, which is always read as RGB.
 
-Files are decoded with Pillow, EXIF orientation applied, converted to RGB.
-Nothing here imports paddle.
+Files, bytes and URL bodies are decoded by the shared opener
+(:func:`mlcls_cli.utils.images.open_image`: EXIF orientation applied, RGB, size
+limit) and URLs fetched by the shared fetcher (:func:`mlcls_cli.utils.urls.fetch_url`,
+which honours ``MLCLS_OFFLINE``). Nothing here imports paddle.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import os
-import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
 from mlcls_cli.errors import InputMissingError
 from mlcls_cli.utils.env import ENV_URL_MAX_BYTES, ENV_URL_TIMEOUT, env_number
+from mlcls_cli.utils.images import ImageReadError, open_image
+from mlcls_cli.utils.urls import FetchError, fetch_url, is_url
 
 #: Suffixes a folder walk picks up (case-insensitive).
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -40,7 +41,6 @@ SAVE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 DEFAULT_URL_MAX_BYTES = 50 * 1024 * 1024
 DEFAULT_URL_TIMEOUT = 30.0
-_CHUNK = 64 * 1024
 
 
 class InputError(InputMissingError):
@@ -89,11 +89,6 @@ def url_settings(
         timeout=float(timeout or env_number(ENV_URL_TIMEOUT, DEFAULT_URL_TIMEOUT, float, positive=True)),
         allowed=allowed,
     )
-
-
-def is_url(text: str) -> bool:
-    """True for an ``http://`` or ``https://`` address."""
-    return text.lower().startswith(("http://", "https://"))
 
 
 def is_image_file(path: str | os.PathLike[str]) -> bool:
@@ -199,14 +194,6 @@ def iter_inputs(inputs: Any) -> Iterator[InputItem | InputFailure]:
         yield item
 
 
-def _open_image(fp: Any) -> Image.Image:
-    im = Image.open(fp)
-    im.load()  # a file Pillow opened itself is closed here for single-frame images
-    if im.getexif().get(0x0112, 1) not in (1, None):
-        im = ImageOps.exif_transpose(im)
-    return im if im.mode == "RGB" else im.convert("RGB")
-
-
 def _array_to_image(arr: np.ndarray) -> Image.Image:
     """A PaddleX-style (BGR) array as an RGB PIL image."""
     if arr.dtype != np.uint8:
@@ -225,68 +212,36 @@ def _array_to_image(arr: np.ndarray) -> Image.Image:
     raise InputError(f"an array of shape {arr.shape} is not an image", hint="pass HxWx3 uint8 BGR pixels")
 
 
-def fetch_url(url: str, settings: URLSettings, dest: IO[bytes]) -> int:
-    """Download ``url`` into the open binary file ``dest``; return the byte count; raise InputError on failure."""
-    from mlcls_cli.hub.download import is_offline
-
+def fetch_input(url: str, settings: URLSettings | None = None) -> bytes:
+    """The bytes behind a URL input; raises InputError (the reason) when it cannot be had."""
+    settings = settings or url_settings()
     if not settings.allowed:
         raise InputError("URL inputs are disabled here")
-    if is_offline():
-        raise InputError("MLCLS_OFFLINE=1 forbids downloading URL inputs", hint="download the image first")
-    import requests
-
-    deadline = time.monotonic() + settings.timeout
-    too_large = f"raise {ENV_URL_MAX_BYTES}, or download the file first"
-    received = 0
     try:
-        with requests.get(url, stream=True, timeout=(settings.timeout, settings.timeout)) as resp:
-            if resp.status_code != 200:
-                raise InputError(f"HTTP {resp.status_code} {resp.reason or ''}".strip())
-            declared = resp.headers.get("Content-Length", "")
-            if declared.isdigit() and int(declared) > settings.max_bytes:
-                raise InputError(
-                    f"too large: {int(declared)} bytes, the limit is {settings.max_bytes}", hint=too_large
-                )
-            for chunk in resp.iter_content(_CHUNK):
-                received += len(chunk)
-                if received > settings.max_bytes:
-                    raise InputError(f"too large: more than {settings.max_bytes} bytes", hint=too_large)
-                if time.monotonic() > deadline:
-                    raise requests.Timeout()
-                dest.write(chunk)
-    except requests.Timeout:
-        raise InputError(f"timed out after {settings.timeout:g} s", hint=f"raise {ENV_URL_TIMEOUT}") from None
-    except requests.RequestException as exc:
-        raise InputError(f"download failed: {type(exc).__name__}: {exc}") from None
-    return received
+        return fetch_url(url, max_bytes=settings.max_bytes, timeout=settings.timeout)
+    except FetchError as exc:
+        hints = {
+            "too_large": f"raise {ENV_URL_MAX_BYTES}, or download the file first",
+            "timeout": f"raise {ENV_URL_TIMEOUT}, or download the file first",
+        }
+        raise InputError(exc.reason, hint=hints.get(exc.kind)) from None
 
 
 def load_image(item: InputItem, settings: URLSettings | None = None) -> Image.Image:
     """Decode one input to an RGB PIL image; raises InputError (the reason) when it cannot."""
     try:
         if item.kind == "path":
-            return _open_image(item.source)
+            return open_image(item.source)
         if item.kind == "url":
-            with tempfile.TemporaryFile(prefix="mlcls-url-") as fp:
-                fetch_url(item.source, settings or url_settings(), fp)
-                fp.seek(0)
-                return _open_image(fp)
+            return open_image(fetch_input(item.source, settings))
         if item.kind == "bytes":
-            return _open_image(io.BytesIO(item.source))
+            return open_image(item.source)
         if item.kind == "image":
             return item.source.convert("RGB") if item.source.mode != "RGB" else item.source
         if item.kind == "array":
             return _array_to_image(item.source)
-    except InputError:
-        raise
-    except FileNotFoundError:
-        raise InputError("no such file") from None
-    except UnidentifiedImageError:
-        raise InputError("not an image Pillow can read") from None
-    except Image.DecompressionBombError as exc:
-        raise InputError(f"refused: {exc}") from None
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise InputError(f"cannot decode: {exc}") from None
+    except ImageReadError as exc:
+        raise InputError(exc.reason) from None
     raise InputError(f"unsupported input kind {item.kind!r}")
 
 
@@ -311,7 +266,7 @@ __all__ = [
     "URLSettings",
     "count_inputs",
     "describe",
-    "fetch_url",
+    "fetch_input",
     "is_image_file",
     "is_url",
     "iter_inputs",

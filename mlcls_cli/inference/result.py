@@ -109,11 +109,12 @@ class MLClassResult(dict):
         if self.input_path is None:
             raise IOFailure("the input image of this result is not available")
         from mlcls_cli.utils.draw import load_display_image
+        from mlcls_cli.utils.images import ImageReadError
 
         try:
             return load_display_image(self.input_path)
-        except OSError as exc:
-            raise IOFailure(f"cannot re-read {self.input_path} to draw the result: {exc}") from exc
+        except ImageReadError as exc:
+            raise IOFailure(f"cannot re-read {self.input_path} to draw the result: {exc.reason}") from None
 
     def visualize(self) -> Image.Image:
         """The input image with a red banner of white ``label(score)`` items below it."""

@@ -25,10 +25,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mlcls_cli import __version__
 from mlcls_cli.serving.errors import ApiError, error_body, new_log_id
-from mlcls_cli.serving.inputs import decode_base64, decode_image, fetch_url, url_scheme
+from mlcls_cli.serving.inputs import decode_base64, decode_image, fetch_image_url
 from mlcls_cli.serving.limits import BodyLimitMiddleware
 from mlcls_cli.serving.schemas import InferRequest, normalise_threshold
 from mlcls_cli.serving.worker import InferenceWorker, Prediction
+from mlcls_cli.utils.urls import url_scheme
 
 ENDPOINT = "/multilabel-image-classification"
 HEALTH = "/health"
@@ -130,7 +131,7 @@ def create_app(
                     "or start the server with --allow-url-inputs",
                 )
             url = body.image.strip()
-            data = await run_in_threadpool(fetch_url, url, max_bytes=max_bytes, timeout=url_timeout)
+            data = await run_in_threadpool(fetch_image_url, url, max_bytes=max_bytes, timeout=url_timeout)
         else:
             data = await run_in_threadpool(decode_base64, body.image)
         async with decoded_slots:

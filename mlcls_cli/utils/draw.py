@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from PIL import Image, ImageDraw, ImageFont, ImageOps
+from PIL import Image, ImageDraw, ImageFont
 
 from mlcls_cli.utils.fonts import find_font
+from mlcls_cli.utils.images import open_image
 
 BANNER_RED = (255, 0, 0)
 TEXT_WHITE = (255, 255, 255)
@@ -21,11 +22,11 @@ MIN_FONT_SIZE = 12
 
 
 def load_display_image(path: str | os.PathLike[str], max_side: int | None = None) -> Image.Image:
-    """Open an image for drawing: EXIF orientation applied, RGB, and shrunk to ``max_side`` if given."""
-    with Image.open(path) as im:
-        if max_side and max(im.size) > max_side:
-            im.draft("RGB", (max_side, max_side))  # JPEG: decode at a reduced scale, much faster
-        image = ImageOps.exif_transpose(im).convert("RGB")
+    """Open an image for drawing: EXIF orientation applied, RGB, and shrunk to ``max_side`` if given.
+
+    Raises :class:`~mlcls_cli.utils.images.ImageReadError` when the file cannot be used.
+    """
+    image = open_image(path, max_side=max_side)  # JPEG: decoded at a reduced scale, much faster
     if max_side and max(image.size) > max_side:
         image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     return image

@@ -274,3 +274,16 @@ def test_concurrent_requests_match_sequential_ones(server: LiveServer) -> None:
     assert [status for status, _ in answers] == [200] * 16
     assert [body["result"]["categories"] for _, body in answers] == sequential
     assert [("image" in body["result"]) for _, body in answers] == [s % 2 == 0 for s in seeds]
+
+
+def test_offline_server_refuses_url_inputs_without_a_connection(
+    server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.inference.kit import file_server as counting_server
+
+    monkeypatch.setenv("MLCLS_OFFLINE", "1")  # the live server runs in this process
+    with counting_server() as files:
+        url = files.add("/photo.png", image_bytes(7))
+        message = _error(_post(server, {"image": url}), 403)
+        assert files.hits == {}
+    assert "MLCLS_OFFLINE" in message and "base64" in message

@@ -12,11 +12,12 @@ import pytest
 from PIL import Image
 
 from mlcls_cli.serving.errors import ApiError
-from mlcls_cli.serving.inputs import decode_base64, decode_image, url_scheme
+from mlcls_cli.serving.inputs import decode_base64, decode_image
 from mlcls_cli.serving.limits import BodyLimitMiddleware
 from mlcls_cli.serving.schemas import normalise_threshold
 from mlcls_cli.serving.server import is_loopback, url_inputs_allowed
 from mlcls_cli.serving.worker import categories_of
+from mlcls_cli.utils.urls import url_scheme
 
 
 def _png(image: Image.Image, fmt: str = "PNG", **options: Any) -> bytes:
