@@ -1,4 +1,4 @@
-"""Device selection for training and evaluation: parse ``--device``, pick the default, plan processes.
+"""Device planning for training and evaluation: the default device and one process per GPU (or CPU process).
 
 Accepted spellings: ``cpu``, ``gpu`` (= ``gpu:0``), ``gpu:N`` and ``gpu:N,M,...``
 (one process per listed GPU, as PaddleX). ``None``/``auto`` means ``gpu:0`` when
@@ -12,9 +12,8 @@ import os
 from dataclasses import dataclass
 
 from mlcls_cli.errors import UsageError
-
-_HINT = "use --device cpu, gpu, gpu:0 or gpu:0,1 (one process per listed GPU)"
-_OTHER_KINDS = ("npu", "xpu", "mlu", "dcu", "gcu", "iluvatar_gpu", "metax_gpu")
+from mlcls_cli.inference.device import check_gpus, gpu_count
+from mlcls_cli.inference.device import parse_device_list as parse_device
 
 
 @dataclass(frozen=True)
@@ -52,41 +51,6 @@ class DeviceSpec:
         return f"gpu:{self.ids[local_rank] if local_rank < len(self.ids) else self.ids[0]}"
 
 
-def parse_device(text: str) -> tuple[str, tuple[int, ...]]:
-    """Parse a device string into ``(kind, gpu ids)``; raise :class:`UsageError` when it is not understood."""
-    raw = str(text).strip().lower()
-    kind, _, rest = raw.partition(":")
-    if kind == "cpu" and not rest:
-        return "cpu", ()
-    if kind in ("gpu", "cuda"):
-        if not rest:
-            return "gpu", (0,)
-        ids: list[int] = []
-        for token in rest.split(","):
-            token = token.strip()
-            if not token.isdigit():
-                raise UsageError(f"invalid device {text!r}: {token!r} is not a GPU number", hint=_HINT)
-            ids.append(int(token))
-        if len(set(ids)) != len(ids):
-            raise UsageError(f"invalid device {text!r}: a GPU is listed twice", hint=_HINT)
-        return "gpu", tuple(ids)
-    if kind in _OTHER_KINDS:
-        raise UsageError(f"device {text!r} is not supported by mlcls (CPU and NVIDIA GPUs only)", hint=_HINT)
-    raise UsageError(f"invalid device {text!r}", hint=_HINT)
-
-
-def gpu_count() -> int:
-    """Number of GPUs paddle can use (0 on a CPU build); imports paddle."""
-    import paddle
-
-    try:
-        if not paddle.device.is_compiled_with_cuda():
-            return 0
-        return int(paddle.device.cuda.device_count())
-    except Exception:  # a CUDA build on a machine without the driver
-        return 0
-
-
 def resolve_device(text: str | None, nproc: int | None = None) -> DeviceSpec:
     """Turn ``--device`` and ``--nproc`` into a :class:`DeviceSpec`, checking the GPUs exist.
 
@@ -108,21 +72,13 @@ def resolve_device(text: str | None, nproc: int | None = None) -> DeviceSpec:
 
             console.warn(f"{count} CPU processes on {cores} cores will be slower than {cores}")
         return DeviceSpec("cpu", (), count)
-    available = gpu_count()
-    if available == 0:
-        raise UsageError(
-            f"device {text!r} needs a GPU, but this paddle build has no CUDA or no GPU is visible",
-            hint="train on the CPU with --device cpu, or install paddlepaddle-gpu on a machine with a GPU",
-        )
-    missing = [i for i in ids if i >= available]
-    if missing:
-        raise UsageError(
-            f"device {text!r}: GPU {missing[0]} does not exist ({available} visible)",
-            hint=f"use GPU numbers 0..{available - 1}",
-        )
+    check_gpus(str(text), ids)
     if nproc is not None and nproc != len(ids):
         raise UsageError(
             f"--nproc {nproc} does not match the {len(ids)} GPU(s) in {text!r}",
             hint="with GPUs, list one per process (e.g. --device gpu:0,1) and drop --nproc",
         )
     return DeviceSpec("gpu", ids, len(ids))
+
+
+__all__ = ["DeviceSpec", "gpu_count", "parse_device", "resolve_device"]

@@ -372,6 +372,9 @@ def plan_evaluation(
         )
     root = locate_dataset_root(source).resolve()
     names = dataset_labels(root)
+    spec = resolve_device(cfg.get("Global.device"))  # before loading anything: a missing GPU fails fast
+    if spec.distributed:
+        console.info(f"evaluation runs on one device: {spec.paddle_device(0)}")
     target = Path(str(weights if weights is not None else cfg.get("Evaluate.weight_path") or "")).expanduser()
     if not str(target) or str(target) == ".":
         raise UsageError(
@@ -423,9 +426,6 @@ def plan_evaluation(
             hint="drop --image-size, or export the model again at that size",
         )
     batch = batch_size or recorded.get("batch_size") or int(cfg.get("Train.batch_size"))
-    spec = resolve_device(cfg.get("Global.device"))
-    if spec.distributed:
-        console.info(f"evaluation runs on one device: {spec.paddle_device(0)}")
     value, source_file = parse_threshold(threshold, names)
     if config_path is not None:
         console.info(f"using {config_path} (model {name}, {size} px, batch {batch})")

@@ -1,12 +1,14 @@
-"""Device strings for inference: ``cpu``, ``gpu``, ``gpu:N`` (PaddleX spelling), or None for automatic.
+"""Device strings of every command: ``cpu``, ``gpu``, ``gpu:N``, ``gpu:N,M`` (PaddleX spelling), or auto.
 
-Parsing needs no paddle; :func:`resolve_device` checks availability and imports it.
-``gpu:0,1`` is accepted for PaddleX compatibility but only the first card is used.
+One parser (:func:`parse_device_list`) and one availability check (:func:`check_gpus`:
+exit 69 with the same words in train, eval, predict and serve). Parsing needs no
+paddle; the checks import it. Inference uses one card: ``gpu:0,1`` is accepted for
+PaddleX compatibility and predicts on the first; training plans one process per card
+(:mod:`mlcls_cli.engine.device`).
 """
 
 from __future__ import annotations
 
-import re
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -14,8 +16,8 @@ from typing import Any
 from mlcls_cli import console
 from mlcls_cli.errors import MlclsError, PaddleMissingError, UsageError
 
-_DEVICE = re.compile(r"^(cpu|gpu)(?::(\d+(?:\s*,\s*\d+)*))?$")
 _OTHER_KINDS = ("npu", "xpu", "mlu", "dcu", "gcu", "iluvatar_gpu", "metax_gpu")
+DEVICE_HINT = "use cpu, gpu, gpu:N or (for training) gpu:N,M,... (NVIDIA GPUs)"
 
 
 class DeviceUnavailableError(MlclsError):
@@ -35,31 +37,60 @@ class Device:
         return "cpu" if self.kind == "cpu" else f"gpu:{self.index}"
 
 
-def parse_device(text: str | None) -> Device | None:
-    """Parse a device string; None (or "auto") means "choose automatically". Raises UsageError."""
-    if text is None:
-        return None
-    value = str(text).strip().lower()
-    if value in ("", "auto"):
-        return None
-    match = _DEVICE.match(value)
-    if match is None:
-        kind = value.split(":")[0]
-        if kind in _OTHER_KINDS:
-            raise UsageError(
-                f"device {text!r} is not supported by mlcls inference",
-                hint="use cpu or gpu:N (NVIDIA); other accelerators are not wired up",
-            )
-        raise UsageError(f"invalid device {text!r}", hint="use cpu, gpu or gpu:N (e.g. gpu:0)")
-    kind, ids = match.group(1), match.group(2)
+def parse_device_list(text: str) -> tuple[str, tuple[int, ...]]:
+    """Parse ``cpu``, ``gpu``, ``gpu:N`` or ``gpu:N,M`` into ``(kind, card numbers)``; a UsageError otherwise."""
+    raw = str(text).strip().lower()
+    kind, _, rest = raw.partition(":")
     if kind == "cpu":
-        if ids:
-            raise UsageError(f"invalid device {text!r}", hint="cpu takes no card number; use cpu")
+        if rest:
+            raise UsageError(f"invalid device {text!r}: cpu takes no card number", hint=DEVICE_HINT)
+        return "cpu", ()
+    if kind in ("gpu", "cuda"):
+        if not rest:
+            return "gpu", (0,)
+        ids: list[int] = []
+        for token in rest.split(","):
+            token = token.strip()
+            if not token.isdigit():
+                raise UsageError(f"invalid device {text!r}: {token!r} is not a GPU number", hint=DEVICE_HINT)
+            ids.append(int(token))
+        if len(set(ids)) != len(ids):
+            raise UsageError(f"invalid device {text!r}: a GPU is listed twice", hint=DEVICE_HINT)
+        return "gpu", tuple(ids)
+    if kind in _OTHER_KINDS:
+        raise UsageError(
+            f"device {text!r} is not supported by mlcls (CPU and NVIDIA GPUs only)", hint=DEVICE_HINT
+        )
+    raise UsageError(f"invalid device {text!r}", hint=DEVICE_HINT)
+
+
+def parse_device(text: str | None) -> Device | None:
+    """Parse a device string for inference; None (or "auto") means "choose automatically". Raises UsageError."""
+    if text is None or str(text).strip().lower() in ("", "auto"):
+        return None
+    kind, cards = parse_device_list(str(text))
+    if kind == "cpu":
         return Device("cpu")
-    cards = [int(i) for i in ids.split(",")] if ids else [0]
     if len(cards) > 1:
         console.warn(f"device {text}: several cards are not used in parallel; predicting on gpu:{cards[0]}")
     return Device("gpu", cards[0])
+
+
+def check_gpus(text: str, cards: tuple[int, ...]) -> None:
+    """Raise DeviceUnavailableError (exit 69, one wording for every command) unless every card exists."""
+    count = gpu_count()
+    if count == 0:
+        raise DeviceUnavailableError(
+            f"device {text} was asked for, but this machine has no usable GPU "
+            "(the installed paddle has no CUDA, or no GPU is visible)",
+            hint="use --device cpu, or install paddlepaddle-gpu on a machine with an NVIDIA GPU",
+        )
+    missing = [i for i in cards if i >= count]
+    if missing:
+        raise DeviceUnavailableError(
+            f"device {text}: gpu:{missing[0]} does not exist ({count} GPU(s) visible: gpu:0..gpu:{count - 1})",
+            hint="pick cards that exist, or check CUDA_VISIBLE_DEVICES",
+        )
 
 
 def import_paddle() -> Any:
@@ -75,14 +106,14 @@ def import_paddle() -> Any:
     return paddle
 
 
-def _gpu_count() -> int:
+def gpu_count() -> int:
+    """Number of GPUs paddle can use (0 on a CPU build or without a driver); imports paddle."""
     paddle = import_paddle()
-
-    if not paddle.device.is_compiled_with_cuda():
-        return 0
     try:
+        if not paddle.device.is_compiled_with_cuda():
+            return 0
         return int(paddle.device.cuda.device_count())
-    except Exception:  # a driver problem reads as "no card"
+    except Exception:  # a CUDA build on a machine without the driver reads as "no card"
         return 0
 
 
@@ -91,20 +122,20 @@ def resolve_device(text: str | Device | None) -> Device:
     device = text if isinstance(text, Device) else parse_device(text)
     if device is not None and device.kind == "cpu":
         return device
-    count = _gpu_count()
     if device is None:
-        return Device("gpu", 0) if count > 0 else Device("cpu")
-    if count == 0:
-        raise DeviceUnavailableError(
-            f"device {device} was asked for but this paddle build or machine has no usable GPU",
-            hint="use --device cpu, or install paddlepaddle-gpu on a machine with an NVIDIA card",
-        )
-    if device.index >= count:
-        raise DeviceUnavailableError(
-            f"device {device} does not exist: {count} GPU(s) visible (gpu:0..gpu:{count - 1})",
-            hint="pick a card that exists, or check CUDA_VISIBLE_DEVICES",
-        )
+        return Device("gpu", 0) if gpu_count() > 0 else Device("cpu")
+    check_gpus(str(device), (device.index,))
     return device
 
 
-__all__ = ["Device", "DeviceUnavailableError", "import_paddle", "parse_device", "resolve_device"]
+__all__ = [
+    "DEVICE_HINT",
+    "Device",
+    "DeviceUnavailableError",
+    "check_gpus",
+    "gpu_count",
+    "import_paddle",
+    "parse_device",
+    "parse_device_list",
+    "resolve_device",
+]

@@ -20,6 +20,7 @@ import numpy as np
 from mlcls_cli import console
 from mlcls_cli.errors import UsageError
 from mlcls_cli.inference.batching import Prepared, batches, default_workers, prefetch, prepare, stack
+from mlcls_cli.inference.device import resolve_device
 from mlcls_cli.inference.inputs import InputError, InputFailure, InputItem, iter_inputs, url_settings
 from mlcls_cli.inference.postprocess import Postprocessor, check_top_k
 from mlcls_cli.inference.predictor import PaddlePredictor
@@ -219,8 +220,9 @@ def create_model(
     unknown = sorted(set(options) - {"workers", "url_max_bytes", "url_timeout", "allow_urls"})
     if unknown:
         raise TypeError(f"create_model() got unexpected keyword argument(s): {', '.join(unknown)}")
+    where = resolve_device(device)  # a missing GPU fails before any download
     folder, expected = _resolve_dir(model_name, model_dir)
-    predictor = PaddlePredictor(folder, device=device, cpu_threads=cpu_threads)
+    predictor = PaddlePredictor(folder, device=where, cpu_threads=cpu_threads)
     if expected is not None and predictor.model_name is not None and predictor.model_name != expected:
         raise UsageError(
             f"model name mismatch: {predictor.model_dir} holds {predictor.model_name!r}, not {expected!r}",

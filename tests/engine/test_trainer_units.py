@@ -57,16 +57,17 @@ def test_cpu_processes_and_labels() -> None:
 
 
 @pytest.mark.paddle
-def test_gpu_request_on_a_cpu_build_is_a_usage_error() -> None:
+def test_gpu_request_on_a_cpu_build_is_device_unavailable() -> None:
     from mlcls_cli.engine.device import gpu_count
+    from mlcls_cli.inference.device import DeviceUnavailableError
 
     if gpu_count():  # the default must then be a GPU
         assert resolve_device(None).kind == "gpu"
         return
     assert resolve_device(None) == DeviceSpec("cpu", (), 1)
-    with pytest.raises(UsageError, match="needs a GPU") as info:
+    with pytest.raises(DeviceUnavailableError, match="no usable GPU") as info:
         resolve_device("gpu:0,1")
-    assert "--device cpu" in (info.value.hint or "")
+    assert info.value.exit_code == 69 and "--device cpu" in (info.value.hint or "")
 
 
 # --------------------------------------------------------------------------- launcher command line

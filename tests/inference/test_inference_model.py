@@ -209,7 +209,7 @@ def test_legacy_pdmodel_package_loads(tmp_path: Path) -> None:
 
 def test_devices_and_threads(package, monkeypatch: pytest.MonkeyPatch) -> None:
     from mlcls_cli import create_model
-    from mlcls_cli.inference.device import DeviceUnavailableError, _gpu_count, parse_device
+    from mlcls_cli.inference.device import DeviceUnavailableError, gpu_count, parse_device
 
     assert (
         str(parse_device("GPU:1")) == "gpu:1" and parse_device(None) is None and parse_device("auto") is None
@@ -220,8 +220,8 @@ def test_devices_and_threads(package, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(UsageError, match="not supported"):
         parse_device("npu:0")
     auto = create_model(model_dir=package[1])
-    assert auto.device == ("gpu:0" if _gpu_count() else "cpu")
-    if _gpu_count() == 0:
+    assert auto.device == ("gpu:0" if gpu_count() else "cpu")
+    if gpu_count() == 0:
         with pytest.raises(DeviceUnavailableError, match="no usable GPU"):
             create_model(model_dir=package[1], device="gpu:0")
     monkeypatch.setenv("MLCLS_CPU_THREADS", "2")
