@@ -26,3 +26,34 @@ def test_bash_completion_lists_subcommands_and_options() -> None:
     env.update(COMP_WORDS="mlcls get-config --", COMP_CWORD="2")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True).stdout
     assert "--save-path" in out.split()
+
+
+def _complete(words: str) -> list[str]:
+    code = "from mlcls_cli.cli.app import main; main()"
+    env = {
+        **os.environ,
+        "_MLCLS_COMPLETE": "complete_bash",
+        "COMP_WORDS": words,
+        "COMP_CWORD": str(len(words.split()) - (0 if words.endswith(" ") else 1)),
+    }
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True
+    ).stdout.split()
+
+
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [
+        ("mlcls predict --model PP-HG", {"PP-HGNetV2-B0_ML", "PP-HGNetV2-B4_ML", "PP-HGNetV2-B6_ML"}),
+        ("mlcls eval --model Res", {"ResNet50_ML"}),
+        ("mlcls serve --model CLIP", {"CLIP_vit_base_patch16_448_ML"}),
+        ("mlcls models download PP-L", {"PP-LCNet_x1_0_ML"}),
+        ("mlcls get-config multi", {"multi_label_image_classification"}),
+        ("mlcls get-config image_", {"image_multilabel_classification"}),
+        ("mlcls pipeline --pipeline mu", {"multi_label_image_classification"}),
+        ("mlcls predict --device gpu", {"gpu", "gpu:0", "gpu:1", "gpu:0,1"}),
+        ("mlcls eval --device c", {"cpu"}),
+    ],
+)
+def test_values_are_completed(words: str, expected: set[str]) -> None:
+    assert set(_complete(words)) == expected

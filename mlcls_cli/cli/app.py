@@ -26,8 +26,8 @@ from mlcls_cli.utils.env import check_environment
 
 EPILOG = (
     "Exit codes: 0 success | 1 unexpected error (bug) | 2 usage | 65 dataset invalid | "
-    "66 input missing | 69 model unavailable or offline | 70 training failed | 74 I/O failure | "
-    "78 invalid config | 130 interrupted.  "
+    "66 input missing | 69 model, device or package unavailable | 70 training failed | 74 I/O failure | "
+    "78 invalid config | 130 interrupted | 141 stdout closed (e.g. | head).  "
     "Environment: MLCLS_HOME (cache root), MLCLS_MODEL_ENDPOINT (model mirror), MLCLS_OFFLINE=1, "
     "MLCLS_DOWNLOAD_RETRIES, MLCLS_DOWNLOAD_RETRY_DELAY, MLCLS_DOWNLOAD_TIMEOUT, MLCLS_CPU_THREADS, "
     "MLCLS_URL_MAX_BYTES, MLCLS_URL_TIMEOUT, MLCLS_FONT (font for drawn labels), MLCLS_DEBUG=1, "
@@ -73,17 +73,35 @@ def main_callback(
     console.quiet_paddle(debug=console.state.debug)
 
 
-app.command("check", no_args_is_help=True)(check.command)
-app.command("convert", no_args_is_help=True)(convert.command)
-app.command("split", no_args_is_help=True)(split.command)
-app.command("train", no_args_is_help=True)(train.command)
-app.command("eval", no_args_is_help=True)(evaluate.command)
-app.command("predict", no_args_is_help=True)(predict.command)
-app.command("pipeline", no_args_is_help=True)(pipeline.command)
-app.command("serve")(serve.command)
-app.command("get-config", no_args_is_help=True)(get_config.command)
-app.add_typer(models_cmd.app, name="models")
-app.command("version")(version.command)
+#: One complete line per command for `mlcls --help` (click would cut the docstring's first line).
+SUMMARIES = {
+    "check": "Validate a dataset: all problems, statistics, plots, demo images.",
+    "convert": "Convert COCO detection annotations into an MLClsDataset.",
+    "split": "Re-split train/val reproducibly (seeded, optionally stratified).",
+    "train": "Fine-tune a model: PaddleX outputs, resume, several devices.",
+    "eval": "Score weights on a split: mAP, per-class AP/P/R/F1, thresholds.",
+    "predict": "Label images, folders or URLs: text, JSON Lines, pictures.",
+    "pipeline": "Run a PaddleX-style pipeline (a name or a YAML file).",
+    "serve": "Serve the PaddleX-compatible HTTP API.",
+    "get-config": "Print or save a packaged config, or show a resolved one.",
+    "models": "List, download and locate zoo models; clean the cache.",
+    "version": "Print the versions of mlcls, Python, PaddlePaddle and more.",
+}
+
+for _name, _module, _needs_args in (
+    ("check", check, True),
+    ("convert", convert, True),
+    ("split", split, True),
+    ("train", train, True),
+    ("eval", evaluate, True),
+    ("predict", predict, True),
+    ("pipeline", pipeline, True),
+    ("serve", serve, False),
+    ("get-config", get_config, True),
+):
+    app.command(_name, no_args_is_help=_needs_args, short_help=SUMMARIES[_name])(_module.command)
+app.add_typer(models_cmd.app, name="models", short_help=SUMMARIES["models"])
+app.command("version", short_help=SUMMARIES["version"])(version.command)
 
 
 def main() -> None:

@@ -154,3 +154,38 @@ OverrideOpt = Annotated[
         help="Override a config key, PaddleX spelling: -o Train.epochs_iters=10 (repeatable; YAML-typed).",
     ),
 ]
+
+
+# --- shell completion of values (no paddle: the registry and config names are plain data) ---------------
+
+
+def complete_model(incomplete: str) -> list[tuple[str, str]]:
+    """Zoo model names starting with ``incomplete``, each with its description."""
+    from mlcls_cli.models.registry import MODELS
+
+    return [(name, info.description) for name, info in MODELS.items() if name.startswith(incomplete)]
+
+
+def complete_pipeline(incomplete: str) -> list[str]:
+    """Pipeline names starting with ``incomplete`` (a YAML file path is completed by the shell)."""
+    from mlcls_cli.config.merge import PIPELINE_ALIASES
+
+    return [name for name in sorted(PIPELINE_ALIASES) if name.startswith(incomplete)]
+
+
+def complete_config_name(incomplete: str) -> list[str]:
+    """Model and pipeline names (what ``mlcls get-config`` accepts) starting with ``incomplete``."""
+    return [name for name, _ in complete_model(incomplete)] + complete_pipeline(incomplete)
+
+
+def complete_device(incomplete: str) -> list[tuple[str, str]]:
+    """Device spellings starting with ``incomplete``."""
+    choices = [
+        ("auto", "gpu:0 when a GPU is usable, else cpu"),
+        ("cpu", "the CPU"),
+        ("gpu", "the first GPU (gpu:0)"),
+        ("gpu:0", "GPU number 0"),
+        ("gpu:1", "GPU number 1"),
+        ("gpu:0,1", "training: one process per listed GPU"),
+    ]
+    return [(value, text) for value, text in choices if value.startswith(incomplete.lower())]

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from mlcls_cli import console
-from mlcls_cli.cli.common import ConfigOpt, OverrideOpt, cli_command
+from mlcls_cli.cli.common import ConfigOpt, OverrideOpt, cli_command, complete_device, complete_model
 
 
 @cli_command()
@@ -32,7 +32,10 @@ def command(
     model: Annotated[
         str | None,
         typer.Option(
-            "--model", "-m", help="Zoo model of a .pdparams file. [default: from the run's config.yaml]"
+            "--model",
+            "-m",
+            help="Zoo model of a .pdparams file. [default: from the run's config.yaml]",
+            autocompletion=complete_model,
         ),
     ] = None,
     image_size: Annotated[
@@ -43,7 +46,10 @@ def command(
         int | None, typer.Option("--batch-size", "-b", min=1, help="[default: the training batch size]")
     ] = None,
     device: Annotated[
-        str | None, typer.Option("--device", help="cpu, gpu or gpu:N. [default: gpu:0 if usable]")
+        str | None,
+        typer.Option(
+            "--device", help="cpu, gpu or gpu:N. [default: gpu:0 if usable]", autocompletion=complete_device
+        ),
     ] = None,
     output: Annotated[
         Path | None,

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from mlcls_cli import console
-from mlcls_cli.cli.common import ConfigOpt, OverrideOpt, cli_command
+from mlcls_cli.cli.common import ConfigOpt, OverrideOpt, cli_command, complete_config_name
 from mlcls_cli.errors import UsageError
 from mlcls_cli.utils.atomic import atomic_write_text
 
@@ -24,7 +24,8 @@ def command(
     name: Annotated[
         str | None,
         typer.Argument(
-            help="A model name (see `mlcls models`) or a pipeline name (multi_label_image_classification)."
+            help="A model name (see `mlcls models`) or a pipeline name (multi_label_image_classification).",
+            autocompletion=complete_config_name,
         ),
     ] = None,
     save_path: Annotated[

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from mlcls_cli import console
-from mlcls_cli.cli.common import cli_command
+from mlcls_cli.cli.common import cli_command, complete_model
 from mlcls_cli.errors import ModelUnavailableError, UsageError
 
 if TYPE_CHECKING:
@@ -27,6 +27,7 @@ NamesArg = Annotated[
         metavar="NAME",
         help="Model names (see `mlcls models`), or `all` for the whole zoo.",
         show_default=False,
+        autocompletion=complete_model,
     ),
 ]
 VerifyOpt = Annotated[
@@ -179,7 +180,12 @@ def download_command(
 @app.command("path", no_args_is_help=True)
 @cli_command()
 def path_command(
-    name: Annotated[str, typer.Argument(metavar="NAME", help="A zoo model name.", show_default=False)],
+    name: Annotated[
+        str,
+        typer.Argument(
+            metavar="NAME", help="A zoo model name.", show_default=False, autocompletion=complete_model
+        ),
+    ],
     pretrained: Annotated[
         bool,
         typer.Option("--pretrained", help="The pretrained weights file instead of the inference folder."),
@@ -221,7 +227,10 @@ def clean_command(
     names: Annotated[
         list[str] | None,
         typer.Argument(
-            metavar="NAME", help="Models to remove (default: the whole cache).", show_default=False
+            metavar="NAME",
+            help="Models to remove (default: the whole cache).",
+            show_default=False,
+            autocompletion=complete_model,
         ),
     ] = None,
     partial: Annotated[

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mlcls_cli.cli.common import cli_command
+from mlcls_cli.cli.common import cli_command, complete_pipeline
 from mlcls_cli.cli.predict import (
     BatchOpt,
     DeviceOpt,
@@ -32,6 +32,7 @@ def command(
             metavar="NAME|FILE",
             help="multi_label_image_classification (or image_multilabel_classification), or a pipeline YAML "
             "from `mlcls get-config multi_label_image_classification --save-path x.yaml`.",
+            autocompletion=complete_pipeline,
         ),
     ],
     inputs: InputsArg = None,

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from mlcls_cli import console
-from mlcls_cli.cli.common import cli_command
+from mlcls_cli.cli.common import cli_command, complete_device, complete_model, complete_pipeline
 from mlcls_cli.errors import InputMissingError, UsageError
 
 InputsArg = Annotated[
@@ -55,6 +55,7 @@ DeviceOpt = Annotated[
         "-d",
         metavar="DEVICE",
         help="cpu, gpu or gpu:N [default: gpu:0 when available, else cpu].",
+        autocompletion=complete_device,
     ),
 ]
 SaveOpt = Annotated[
@@ -147,7 +148,12 @@ def command(
     model: Annotated[
         str | None,
         typer.Option(
-            "--model", "-m", metavar="NAME", help="A zoo model name (see `mlcls models`).", show_default=False
+            "--model",
+            "-m",
+            metavar="NAME",
+            help="A zoo model name (see `mlcls models`).",
+            show_default=False,
+            autocompletion=complete_model,
         ),
     ] = None,
     model_dir: Annotated[
@@ -167,6 +173,7 @@ def command(
             metavar="NAME|FILE",
             help="A pipeline name (multi_label_image_classification) or pipeline YAML file.",
             show_default=False,
+            autocompletion=complete_pipeline,
         ),
     ] = None,
     threshold: ThresholdOpt = None,

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from mlcls_cli import console
-from mlcls_cli.cli.common import cli_command
+from mlcls_cli.cli.common import cli_command, complete_device, complete_model, complete_pipeline
 from mlcls_cli.errors import UsageError
 
 DEFAULT_PIPELINE = "image_multilabel_classification"
@@ -40,10 +40,17 @@ def command(
             "-p",
             help="Pipeline name (image_multilabel_classification or multi_label_image_classification) "
             "or a pipeline YAML from `mlcls get-config`.",
+            autocompletion=complete_pipeline,
         ),
     ] = DEFAULT_PIPELINE,
     model: Annotated[
-        str | None, typer.Option("--model", "-m", help="Zoo model name; overrides the pipeline's model.")
+        str | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Zoo model name; overrides the pipeline's model.",
+            autocompletion=complete_model,
+        ),
     ] = None,
     model_dir: Annotated[
         Path | None,
@@ -59,7 +66,11 @@ def command(
     port: Annotated[int, typer.Option("--port", help="TCP port (0 picks a free one).")] = 8080,
     device: Annotated[
         str | None,
-        typer.Option("--device", help="cpu, gpu or gpu:N. [default: gpu:0 when available, else cpu]"),
+        typer.Option(
+            "--device",
+            help="cpu, gpu or gpu:N. [default: gpu:0 when available, else cpu]",
+            autocompletion=complete_device,
+        ),
     ] = None,
     threshold: Annotated[
         str | None,

@@ -179,17 +179,40 @@ def _leaves(
             yield dotted, value
 
 
+#: Common short spellings of keys, by leaf name.
+_LEAF_ALIASES = {
+    "lr": "learning_rate",
+    "epochs": "epochs_iters",
+    "bs": "batch_size",
+    "warmup": "warmup_steps",
+}
+
+
+def _leaf_score(typed: str, known: str) -> float:
+    """How alike two leaf names are; a typo near the start of a longer name (epochz, epochs_iters) counts."""
+    full = difflib.SequenceMatcher(None, typed, known).ratio()
+    head = (
+        difflib.SequenceMatcher(None, typed, known[: len(typed)]).ratio() if len(known) > len(typed) else 0.0
+    )
+    return max(full, head)
+
+
 def _suggest(key: str, schema: Mapping[str, Spec]) -> str:
     section, _, leaf = key.rpartition(".")
-    # a truncated or extended leaf in the right section (epoch -> epochs_iters) is the likeliest slip
-    close = [
-        k
-        for k in schema
-        if k.rpartition(".")[0] == section
-        and leaf
-        and (k.rpartition(".")[2].startswith(leaf) or leaf.startswith(k.rpartition(".")[2]))
-    ][:1]
-    close = close or difflib.get_close_matches(key, list(schema), n=1, cutoff=0.75)
+    siblings = [k for k in schema if k.rpartition(".")[0] == section]
+    if siblings:
+        # the section is right: a truncated, extended or mistyped leaf (epoch, epochz -> epochs_iters)
+        alias = _LEAF_ALIASES.get(leaf.lower())
+        close = [k for k in siblings if alias and k.rpartition(".")[2] == alias]
+        scored = sorted(
+            ((_leaf_score(leaf.lower(), k.rpartition(".")[2].lower()), k) for k in siblings), reverse=True
+        )
+        close = close or [k for score, k in scored[:1] if leaf and score >= 0.6]
+        if close:
+            return f"did you mean {close[0]}?"
+        leaves = ", ".join(sorted(k.rpartition(".")[2] for k in siblings))
+        return f"the keys of {section} are: {leaves}"
+    close = difflib.get_close_matches(key, list(schema), n=1, cutoff=0.75)
     if not close:
         # correct the key one level at a time against the keys valid at that level
         prefix, ok = "", True

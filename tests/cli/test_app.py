@@ -49,8 +49,20 @@ def test_help_lists_every_subcommand_and_exit_codes() -> None:
     assert result.exit_code == 0
     for name in SUBCOMMANDS:
         assert name in result.output
-    for code in (0, 1, 2, 65, 66, 69, 70, 74, 78, 130):
-        assert f"{code} " in result.output
+    text = " ".join(result.output.split())
+    for code in (0, 1, 2, 65, 66, 69, 70, 74, 78, 130, 141):
+        assert f" {code} " in text
+
+
+def test_command_summaries_are_whole_sentences() -> None:
+    from mlcls_cli.cli.app import SUMMARIES
+
+    result = CliRunner().invoke(app, ["--help"], terminal_width=80)
+    text = " ".join(result.output.split())
+    for name, summary in SUMMARIES.items():
+        assert summary.endswith(".") and not summary.endswith("..."), name
+        assert f"{name} {summary}" in text, name  # shown whole, never cut with "..."
+    assert "..." not in text.split("Commands:")[1].split("Exit codes")[0]
 
 
 @pytest.mark.parametrize("name", SUBCOMMANDS)

@@ -167,3 +167,28 @@ def test_pipeline_threshold_mapping_needs_default() -> None:
 def test_unknown_config_name() -> None:
     with pytest.raises(UsageError, match="did you mean"):
         config_kind("PP-LCNet_x1_0")
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("Train.epochz", "Train.epochs_iters"),
+        ("Train.epoch", "Train.epochs_iters"),
+        ("Train.lr", "Train.learning_rate"),
+        ("Train.batchsize", "Train.batch_size"),
+        ("Train.eval_intervall", "Train.eval_interval"),
+        ("Global.devic", "Global.device"),
+        ("Trian.epochs_iters", "Train.epochs_iters"),
+    ],
+)
+def test_a_misspelt_key_gets_the_closest_key(typed: str, meant: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        resolve_config("PP-LCNet_x1_0_ML", overrides=[f"{typed}=3"])
+    assert f"did you mean {meant}?" in str(err.value)
+
+
+def test_a_leaf_like_no_key_lists_its_section() -> None:
+    with pytest.raises(ConfigError) as err:
+        resolve_config("PP-LCNet_x1_0_ML", overrides=["Train.xyz=3"])
+    assert "did you mean" not in str(err.value)
+    assert "the keys of Train are: " in str(err.value) and "epochs_iters" in str(err.value)
