@@ -256,17 +256,12 @@ class CheckReport:
 
 def probe_image(path: str, decode: bool = False) -> ImageInfo:
     """Read an image's header (and with ``decode`` all its pixels); never raises."""
-    import warnings
-
     from PIL import Image, UnidentifiedImageError
 
-    from mlcls_cli.utils.images import MAX_IMAGE_PIXELS
+    from mlcls_cli.utils.images import MAX_IMAGE_PIXELS  # also silences Pillow's warning: reported here
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # reported as image.too_large
-            im = Image.open(path)
-        with im:
+        with Image.open(path) as im:
             width, height = im.size
             mode = im.mode
             if width <= 0 or height <= 0:

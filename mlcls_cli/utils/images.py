@@ -20,6 +20,10 @@ from PIL import Image, ImageOps
 #: Pictures above this many pixels are refused (Pillow's own decompression-bomb limit).
 MAX_IMAGE_PIXELS = 89_478_485
 
+# Such pictures are refused below with a clear error before any decoding, so Pillow's warning about them
+# is noise. A process-wide filter: `warnings.catch_warnings` around each open is not thread-safe.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
 #: ``ImageReadError.kind`` values.
 MISSING, NOT_IMAGE, TOO_LARGE, CORRUPT, EMPTY = "missing", "not_image", "too_large", "corrupt", "empty"
 
@@ -46,24 +50,21 @@ def open_image(
     """
     fp: Any = io.BytesIO(bytes(source)) if isinstance(source, (bytes, bytearray, memoryview)) else source
     try:
-        with warnings.catch_warnings():
-            # the size is checked below, with a clear message, before anything is decoded
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(fp) as im:
-                width, height = im.size
-                if width * height > max_pixels:
-                    raise ImageReadError(
-                        TOO_LARGE, f"too large: {width}x{height} pixels, the limit is {max_pixels} pixels"
-                    )
-                if width == 0 or height == 0:
-                    raise ImageReadError(EMPTY, "the image is empty (0 pixels)")
-                if max_side and max(width, height) > max_side:
-                    im.draft("RGB", (max_side, max_side))  # JPEG only; a no-op for other formats
-                im.load()
-                upright = _upright(im)
-                rgb = upright if upright.mode == "RGB" else upright.convert("RGB")
-                rgb.load()
-                return rgb
+        with Image.open(fp) as im:
+            width, height = im.size
+            if width * height > max_pixels:
+                raise ImageReadError(
+                    TOO_LARGE, f"too large: {width}x{height} pixels, the limit is {max_pixels} pixels"
+                )
+            if width == 0 or height == 0:
+                raise ImageReadError(EMPTY, "the image is empty (0 pixels)")
+            if max_side and max(width, height) > max_side:
+                im.draft("RGB", (max_side, max_side))  # JPEG only; a no-op for other formats
+            im.load()
+            upright = _upright(im)
+            rgb = upright if upright.mode == "RGB" else upright.convert("RGB")
+            rgb.load()
+            return rgb
     except ImageReadError:
         raise
     except FileNotFoundError:
