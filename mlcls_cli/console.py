@@ -84,10 +84,17 @@ def err_console() -> Console:
     return _consoles["err"]
 
 
+#: Width of results written to a file or pipe: wide enough that no table cell (a path, a class name) is cut.
+UNBOUNDED_WIDTH = 4096
+
+
 def out_console() -> Console:
-    """The stdout console (results)."""
+    """The stdout console (results); off a terminal, tables are as wide as their content, never cut."""
     if "out" not in _consoles:
-        _consoles["out"] = Console(highlight=False, soft_wrap=True, **_colour_kwargs())
+        console = Console(highlight=False, soft_wrap=True, **_colour_kwargs())
+        if not console.is_terminal:
+            console = Console(highlight=False, soft_wrap=True, width=UNBOUNDED_WIDTH, **_colour_kwargs())
+        _consoles["out"] = console
     return _consoles["out"]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -180,3 +181,14 @@ def test_help_lists_the_options() -> None:
         assert option in result.stdout
     result = runner.invoke(app, ["convert", "--help"])
     assert "--from" in result.stdout and "--output" in result.stdout
+
+
+def test_tables_written_to_a_file_or_pipe_never_cut_a_cell(tmp_path: Path) -> None:
+    long_name = "a_class_name_that_is_much_longer_than_any_terminal_" * 3
+    made = make_dataset(tmp_path / "ds", classes=["cat", long_name, "dog"], train=9, val=3)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlcls_cli", "split", str(made.root), "--train-percent", "50", "--val-percent", "50"],
+        capture_output=True, text=True, env={**os.environ, "COLUMNS": "80"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert long_name in proc.stdout and "…" not in proc.stdout
