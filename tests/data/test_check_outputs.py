@@ -141,8 +141,8 @@ def test_demo_images_have_a_red_label_banner(tmp_path: Path) -> None:
     report = check_dataset(made.root, output_dir=tmp_path / "out", progress=False)
     demo = tmp_path / "out" / report.result["attributes"]["val_sample_paths"][0]
     with Image.open(demo) as im:
-        assert im.width == 120 and im.height > 80
-        assert im.convert("RGB").getpixel((119, im.height - 1)) == (255, 0, 0)
+        assert im.width == 120 * 4 and im.height > 80 * 4  # small images are enlarged for legible text
+        assert im.convert("RGB").getpixel((479, im.height - 1)) == (255, 0, 0)
 
 
 def test_stale_demo_images_are_removed(tmp_path: Path) -> None:

@@ -55,28 +55,28 @@ def test_histogram_with_non_latin_names(tmp_path: Path) -> None:
 
 
 def test_banner_below_the_image() -> None:
-    image = Image.new("RGB", (200, 100), (0, 128, 0))
+    image = Image.new("RGB", (400, 200), (0, 128, 0))
     drawn = draw_label_banner(image, ["cat", "dog"])
-    assert drawn.width == 200 and drawn.height > 100
-    assert drawn.getpixel((100, 50)) == (0, 128, 0)
-    assert drawn.getpixel((199, drawn.height - 1)) == BANNER_RED
-    banner = drawn.crop((0, 100, 200, drawn.height))
+    assert drawn.width == 400 and drawn.height > 200
+    assert drawn.getpixel((200, 100)) == (0, 128, 0)
+    assert drawn.getpixel((399, drawn.height - 1)) == BANNER_RED
+    banner = drawn.crop((0, 200, 400, drawn.height))
     assert (255, 255, 255) in {c for _, c in banner.getcolors(10_000)}
 
 
-def test_font_scales_with_width_and_has_a_floor() -> None:
+def test_font_scales_with_width_and_tiny_images_are_enlarged() -> None:
     small = draw_label_banner(Image.new("RGB", (40, 40)), ["a"])
-    large = draw_label_banner(Image.new("RGB", (1000, 40)), ["a"])
-    assert small.height - 40 >= 12  # readable even on a tiny image
-    assert large.height - 40 > small.height - 40  # 6% of 1000 px is 60 px
+    large = draw_label_banner(Image.new("RGB", (1000, 1000)), ["a"])
+    assert small.size[0] == 400 and small.height - 400 >= 2 * 14  # drawn on a copy 10x as large
+    assert large.height - 1000 > small.height - 400  # the font follows the width
 
 
-def test_long_items_wrap_and_widen_small_images() -> None:
+def test_long_items_wrap_without_widening_the_picture() -> None:
     image = Image.new("RGB", (60, 60))
     one = draw_label_banner(image, ["x"])
-    many = draw_label_banner(image, ["person", "bicycle", "traffic light", "umbrella"])
+    many = draw_label_banner(image, ["person", "bicycle", "traffic light", "umbrella", "dining table"])
     assert many.height > one.height
-    assert many.width > 60  # "traffic light" is wider than the image
+    assert many.width == one.width == 60 * 7  # enlarged by a whole factor, never padded
 
 
 def test_no_items_keeps_the_image_and_empty_text_draws() -> None:
