@@ -20,18 +20,24 @@ MAX_CURVES = 25  # a 5x5 grid; with more classes the most frequent ones are draw
 
 
 def pr_curve(scores: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(recall, precision) after each rank of one class's scores, sorted descending; starts at (0, 1).
+    """The interpolated precision-recall curve of one class: (recall, precision) as step points.
 
-    The points are the ones the non-interpolated AP sums over (ties keep input order).
+    One point per recall level that a positive reaches (scores ranked descending,
+    ties in input order, as the AP ranks them), preceded by recall 0. Precision at
+    recall r is the best precision at any recall >= r, so the curve never rises; the
+    point at recall 0 carries the first level's precision. Drawn as a step that holds
+    each precision up to its recall (``where="pre"``). Empty when there is no positive.
     """
     order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
     hits = np.asarray(truth)[order] > 0
     n_pos = int(hits.sum())
+    if n_pos == 0:
+        return np.zeros(0), np.zeros(0)
     tp = np.cumsum(hits)
-    ranks = np.arange(1, len(hits) + 1)
-    precision = tp / ranks
-    recall = tp / n_pos if n_pos else np.zeros_like(precision)
-    return np.concatenate([[0.0], recall]), np.concatenate([[1.0], precision])
+    precision = (tp / np.arange(1, len(hits) + 1))[hits]
+    recall = tp[hits] / n_pos
+    interpolated = np.maximum.accumulate(precision[::-1])[::-1]
+    return np.concatenate([[0.0], recall]), np.concatenate([interpolated[:1], interpolated])
 
 
 def pr_curves(
@@ -54,13 +60,13 @@ def pr_curves(
     FigureCanvasAgg(fig)
     families = font_families("".join(names[i] for i in classes))
     shown = "" if len(classes) == len(names) else f" ({len(classes)} most frequent of {len(names)} classes)"
-    fig.suptitle(f"precision-recall per class{shown}", fontsize=11)
+    fig.suptitle(f"precision-recall per class (interpolated precision){shown}", fontsize=11)
     for slot, cls in enumerate(classes):
         ax = fig.add_subplot(rows, cols, slot + 1)
         if support[cls] > 0:
             recall, precision = pr_curve(probs[:, cls], targets[:, cls])
-            ax.step(recall, precision, where="post", color="#1f77b4")
-            ax.fill_between(recall, precision, step="post", alpha=0.15, color="#1f77b4")
+            ax.step(recall, precision, where="pre", color="#1f77b4")
+            ax.fill_between(recall, precision, step="pre", alpha=0.15, color="#1f77b4")
             label = f"AP {ap[cls]:.3f}"
         else:
             ax.text(0.5, 0.5, "no positives", ha="center", va="center", fontsize=9, color="#888888")

@@ -73,11 +73,39 @@ def test_threshold_option_accepts_a_number_or_a_thresholds_file(tmp_path: Path) 
 
 def test_pr_curve_points_by_hand() -> None:
     recall, precision = pr_curve(np.array([0.9, 0.8, 0.7, 0.1]), np.array([1, 0, 1, 0]))
-    np.testing.assert_allclose(recall, [0, 0.5, 0.5, 1, 1])
-    np.testing.assert_allclose(precision, [1, 1, 0.5, 2 / 3, 0.5])
+    # one point per positive; precision 1 at recall 0.5, 2/3 at recall 1; starts at recall 0
+    np.testing.assert_allclose(recall, [0, 0.5, 1])
+    np.testing.assert_allclose(precision, [1, 1, 2 / 3])
     # AP is the mean precision at the positives' ranks: (1 + 2/3) / 2
     ap = average_precision_per_class(np.array([[0.9], [0.8], [0.7], [0.1]]), np.array([[1], [0], [1], [0]]))
     assert ap[0] == pytest.approx((1 + 2 / 3) / 2)
+
+
+def test_pr_curve_is_interpolated_when_the_top_score_is_a_negative() -> None:
+    # raw precision is 0 at rank 1 (recall 0): the curve must not start at (0, 0)
+    recall, precision = pr_curve(np.array([0.9, 0.8, 0.7, 0.2]), np.array([0, 1, 0, 1]))
+    np.testing.assert_allclose(recall, [0, 0.5, 1])
+    np.testing.assert_allclose(precision, [0.5, 0.5, 0.5])  # max precision at recall >= r
+    assert pr_curve(np.array([0.3, 0.1]), np.array([0, 0])) == (pytest.approx([]), pytest.approx([]))
+
+
+def test_pr_curve_has_no_spikes() -> None:
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        truth = (rng.random(60) > 0.7).astype(int)
+        truth[0] = 1
+        scores = rng.random(60) * 0.5 + truth * rng.random(60) * 0.5
+        recall, precision = pr_curve(scores, truth)
+        assert recall[0] == 0 and recall[-1] == 1 and precision[0] == precision[1]
+        assert np.all(np.diff(recall) > 0)  # one point per recall level, no vertical segments of its own
+        assert np.all(np.diff(precision) <= 0)  # never jumps back up
+        # each level's precision is the best precision reached at that recall or beyond
+        order = np.argsort(-scores, kind="stable")
+        hits = truth[order] > 0
+        raw = np.cumsum(hits) / np.arange(1, 61)
+        levels = np.cumsum(hits) / hits.sum()
+        for r, p in zip(recall[1:], precision[1:], strict=True):
+            assert p == pytest.approx(raw[levels >= r - 1e-12].max())
 
 
 def test_training_map_is_the_report_map_of_the_logits() -> None:
