@@ -1,10 +1,16 @@
 """One image's prediction: a dict with PaddleX's keys, printable, savable as JSON and as a picture.
 
-Keys (and attributes): ``input_path`` (None for in-memory inputs), ``page_index``
-(always None: no PDF support), ``class_ids``, ``scores`` (5 decimals, highest
-first), ``label_names``. ``.json`` is ``{"res": {...}}`` and ``.img`` is
-``{"res": PIL.Image}``: the image with PaddleX's red banner of white
-``label(score)`` items underneath (no banner when nothing was kept).
+Keys (and attributes), in PaddleX's order and types: ``input_path`` (None for
+in-memory inputs), ``page_index`` (always None: no PDF support), ``input_img`` (the
+input as an RGB ``uint8`` array, height x width x 3), ``class_ids`` (``int64``
+array), ``scores`` (``float64`` array, 5 decimals, highest first), ``label_names``
+(list of str). ``.json`` is ``{"res": {...}}`` without ``input_img`` and with plain
+lists, and ``.img`` is ``{"res": PIL.Image}``: the image with PaddleX's red banner of
+white ``label(score)`` items underneath (no banner when nothing was kept).
+
+``input_img`` of a file input is read from the file when it is first used, so a
+stream of results over a large folder does not hold every picture in memory; once
+read, it stays with its result.
 """
 
 from __future__ import annotations
@@ -12,16 +18,19 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 from mlcls_cli.errors import IOFailure
 from mlcls_cli.inference.inputs import SAVE_SUFFIXES
 from mlcls_cli.utils.atomic import atomic_open, atomic_write_text
 
-KEYS = ("input_path", "page_index", "class_ids", "scores", "label_names")
+KEYS = ("input_path", "page_index", "class_ids", "scores", "label_names")  # the JSON form's keys
+INPUT_IMG = "input_img"
 _PIL_FORMATS = {
     ".jpg": "JPEG",
     ".jpeg": "JPEG",
@@ -33,16 +42,32 @@ _PIL_FORMATS = {
 }
 
 
+class _NotRead:
+    """Holds the place of ``input_img`` until it is first used."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<input_img: read on first use>"
+
+
+_NOT_READ = _NotRead()
+
+
 class MLClassResult(dict):
-    """The prediction for one image (see the module docstring)."""
+    """The prediction for one image (see the module docstring).
+
+    Every way of reading the values (``[]``, ``get``, ``items``, ``values``,
+    ``dict(res)``, ``{**res}``, ``copy``) yields the loaded ``input_img``.
+    """
 
     def __init__(
         self,
         *,
         input_path: str | None,
-        class_ids: list[int],
-        scores: list[float],
-        label_names: list[str],
+        class_ids: Sequence[int] | np.ndarray,
+        scores: Sequence[float] | np.ndarray,
+        label_names: Sequence[str],
         page_index: int | None = None,
         image: Image.Image | None = None,
         stem: str = "result",
@@ -52,15 +77,77 @@ class MLClassResult(dict):
         super().__init__(
             input_path=input_path,
             page_index=page_index,
-            class_ids=list(class_ids),
-            scores=list(scores),
-            label_names=list(label_names),
+            input_img=_NOT_READ,
+            class_ids=np.asarray(class_ids, dtype=np.int64).reshape(-1),
+            scores=np.asarray(scores, dtype=np.float64).reshape(-1),
+            label_names=[str(n) for n in label_names],
         )
         self._image = image
         self.stem = stem
         self.suffix = suffix if suffix in SAVE_SUFFIXES else ".png"
         #: sub-folder of the image relative to the folder input it came from ("" otherwise)
         self.rel_dir = rel_dir
+
+    # --- input_img is read on first use; every read path goes through __getitem__
+
+    def __getitem__(self, key: Any) -> Any:
+        value = dict.__getitem__(self, key)
+        if value is _NOT_READ:
+            value = self._read_input_img()
+            dict.__setitem__(self, key, value)
+        return value
+
+    def __iter__(self) -> Iterator[Any]:
+        # Defined so that dict(res), {**res} and res.copy() read values through __getitem__.
+        return dict.__iter__(self)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        """``res[key]``, or ``default`` when the key is absent."""
+        if key not in self:
+            return default
+        return self[key]
+
+    def _read_all(self) -> None:
+        if dict.get(self, INPUT_IMG) is _NOT_READ:
+            self[INPUT_IMG]
+
+    def items(self) -> Any:
+        """The (key, value) pairs, ``input_img`` loaded."""
+        self._read_all()
+        return dict.items(self)
+
+    def values(self) -> Any:
+        """The values, ``input_img`` loaded."""
+        self._read_all()
+        return dict.values(self)
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        """``res[key]``; when absent, set it to ``default`` first."""
+        if key in self:
+            return self[key]
+        return dict.setdefault(self, key, default)
+
+    def pop(self, key: Any, *default: Any) -> Any:
+        """Remove ``key`` and return its value (``input_img`` loaded)."""
+        if key in self:
+            self[key]
+        return dict.pop(self, key, *default)
+
+    def popitem(self) -> tuple[Any, Any]:
+        """Remove and return the last (key, value) pair."""
+        self._read_all()
+        return dict.popitem(self)
+
+    def _picture(self) -> Image.Image:
+        """The image to draw on: ``input_img`` once loaded (or set by the caller, as PaddleX draws), else the source."""
+        value = dict.get(self, INPUT_IMG)
+        if isinstance(value, np.ndarray):
+            return Image.fromarray(value).convert("RGB")
+        return self.source_image()
+
+    def _read_input_img(self) -> np.ndarray:
+        image = self.source_image()
+        return np.array(image if image.mode == "RGB" else image.convert("RGB"))
 
     # attribute access to the keys, as PaddleX results allow
     @property
@@ -74,13 +161,18 @@ class MLClassResult(dict):
         return self["page_index"]
 
     @property
-    def class_ids(self) -> list[int]:
-        """Kept class ids, highest score first."""
+    def input_img(self) -> np.ndarray:
+        """The input image: an RGB ``uint8`` array (height x width x 3), EXIF orientation applied."""
+        return self[INPUT_IMG]
+
+    @property
+    def class_ids(self) -> np.ndarray:
+        """Kept class ids (``int64`` array), highest score first."""
         return self["class_ids"]
 
     @property
-    def scores(self) -> list[float]:
-        """Scores of the kept classes (5 decimals), descending."""
+    def scores(self) -> np.ndarray:
+        """Scores of the kept classes (``float64`` array, 5 decimals), descending."""
         return self["scores"]
 
     @property
@@ -89,8 +181,14 @@ class MLClassResult(dict):
         return self["label_names"]
 
     def to_dict(self) -> dict[str, Any]:
-        """The result as a plain dict of JSON types, keys in PaddleX's order."""
-        return {k: (list(self[k]) if isinstance(self[k], list) else self[k]) for k in KEYS}
+        """The result as a plain dict of JSON types (lists, no ``input_img``), keys in PaddleX's order."""
+        return {
+            "input_path": self.input_path,
+            "page_index": self.page_index,
+            "class_ids": [int(i) for i in self["class_ids"]],
+            "scores": [float(s) for s in self["scores"]],
+            "label_names": [str(n) for n in self["label_names"]],
+        }
 
     @property
     def json(self) -> dict[str, Any]:
@@ -120,8 +218,11 @@ class MLClassResult(dict):
         """The input image with a red banner of white ``label(score)`` items below it."""
         from mlcls_cli.utils.draw import draw_label_banner
 
-        items = [f"{name}({score})" for name, score in zip(self.label_names, self.scores, strict=True)]
-        return draw_label_banner(self.source_image(), items)
+        plain = self.to_dict()
+        items = [
+            f"{name}({score})" for name, score in zip(plain["label_names"], plain["scores"], strict=True)
+        ]
+        return draw_label_banner(self._picture(), items)
 
     def print(
         self,
@@ -177,7 +278,7 @@ class MLClassResult(dict):
         return self.save_to_json(save_path), self.save_to_img(save_path)
 
     def __repr__(self) -> str:
-        return f"MLClassResult({dict.__repr__(self)})"
+        return f"MLClassResult({self.to_dict()!r})"
 
 
-__all__ = ["KEYS", "MLClassResult"]
+__all__ = ["INPUT_IMG", "KEYS", "MLClassResult"]

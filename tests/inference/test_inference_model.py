@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from mlcls_cli.errors import ConfigError, InputMissingError, UsageError
 from mlcls_cli.inference.inputs import InputError, InputFailure
@@ -86,9 +87,9 @@ def test_predict_a_folder_end_to_end(model, package, photos: Path) -> None:
     assert [r.rel_dir for r in results] == ["", "", "sub", "sub"]
     assert len(failures) == 1 and failures[0].input.endswith("broken.png") and model.failures == failures
     for r in results:
-        assert r.scores == sorted(r.scores, reverse=True)
+        assert r.scores.tolist() == sorted(r.scores.tolist(), reverse=True)
         assert all(s > 0.5 for s in r.scores)
-        assert all(round(s, 5) == s for s in r.scores)
+        assert all(round(s, 5) == s for s in r.scores.tolist())
     # the scores are sigmoid(model(preprocessed image)) rounded to 5 decimals
     pre = Preprocessor.from_config(model.predictor.config)
     from mlcls_cli.inference.inputs import iter_inputs, load_image
@@ -107,6 +108,25 @@ def test_batch_size_does_not_change_results(model, photos: Path) -> None:
         np.testing.assert_allclose(a["scores"], b["scores"], atol=2e-5)
 
 
+def test_results_hold_paddlex_arrays_and_the_input_image(model, photos: Path) -> None:
+    # what scripts written for PaddleX do with a result
+    first = next(model.predict(str(photos / "1_red.jpg"), threshold=0.0))
+    assert first._image is None  # a file input's pixels are not carried along the stream ...
+    assert not isinstance(dict.__getitem__(first, "input_img"), np.ndarray)  # ... but read when asked for
+    assert first["class_ids"].tolist()[0] == 0 and first["class_ids"].dtype == np.int64
+    assert first["scores"].dtype == np.float64 and first["scores"].tolist() == sorted(
+        first["scores"], reverse=True
+    )
+    with Image.open(photos / "1_red.jpg") as im:
+        expected = np.asarray(im.convert("RGB"))
+    assert first["input_img"].shape == expected.shape and first["input_img"].dtype == np.uint8
+    np.testing.assert_array_equal(first["input_img"], expected)
+    assert first.json["res"]["class_ids"] == first["class_ids"].tolist()  # JSON stays plain
+    bgr = np.asarray(solid(GREEN))[..., ::-1].copy()
+    from_array = next(model.predict(bgr))
+    np.testing.assert_array_equal(from_array["input_img"], bgr[..., ::-1])  # BGR in, RGB out, as in PaddleX
+
+
 def test_arrays_dicts_lists_and_pil(model, photos: Path) -> None:
     rgb = np.asarray(solid(RED))
     inputs = [rgb[..., ::-1], {"img": solid(GREEN)}, {"img": str(photos / "sub")}, rgb]
@@ -122,7 +142,7 @@ def test_threshold_precedence_and_top_k(package) -> None:
 
     red = solid(RED)
     strict = create_model(model_dir=package[1], device="cpu", threshold=0.999999, top_k=None)
-    assert next(strict.predict(red)).class_ids == []
+    assert next(strict.predict(red)).class_ids.tolist() == []
     assert len(next(strict.predict(red, threshold=0.0)).class_ids) == 4
     assert next(strict.predict(red, threshold=0.0, top_k=2)).class_ids[0] == 0
     assert len(next(strict.predict(red, threshold=0.0, top_k=2)).class_ids) == 2

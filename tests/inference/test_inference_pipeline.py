@@ -80,7 +80,7 @@ def test_pipeline_from_a_yaml_runs_the_package(tmp_path: Path) -> None:
     assert pipe.model.device == "cpu" and pipe.model.batch_size == 2
     results = list(pipe.predict([solid(RED), solid(BLUE)]))
     assert [r.label_names[0] for r in results] == ["red", "blue"]
-    assert next(iter(pipe.predict(solid(RED), threshold=0.9999999))).class_ids == []
+    assert next(iter(pipe.predict(solid(RED), threshold=0.9999999))).class_ids.tolist() == []
     # keyword overrides beat the file; a model name given explicitly is checked against the package
     assert create_pipeline(path, batch_size=5, threshold=0.0).model.batch_size == 5
     with pytest.raises(UsageError, match="mismatch"):
