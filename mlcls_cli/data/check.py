@@ -621,6 +621,21 @@ def _write_demos(
 # --------------------------------------------------------------------------- the check
 
 
+def failure_message(log: ProblemLog) -> str:
+    """The ``err_msg`` of a failed check: the error count, then a line per error kind (first place, hint)."""
+    kinds = log.kinds(ERROR)
+    lines = [f"dataset check failed: {log.count(ERROR)} error(s) in {len(kinds)} kind(s)"]
+    for kind in kinds:
+        first = log.examples[kind][0] if log.examples.get(kind) else None
+        where = ""
+        if first is not None and first.file:
+            where = f" at {first.file}:{first.line}" if first.line else f" at {first.file}"
+        what = f": {first.message}" if first is not None else ""
+        hint = first.hint if first is not None else KINDS[kind][1]
+        lines.append(f"- {kind} x{log.counts[kind]}{where}{what} (hint: {hint})")
+    return "\n".join(lines)
+
+
 def check_dataset(
     dataset_dir: str | os.PathLike[str],
     *,
@@ -636,7 +651,9 @@ def check_dataset(
     Every problem is collected (never only the first). The histogram and up to 10
     demo images per split go to ``<output_dir>/check_dataset/`` unless ``plots`` is
     False. A missing ``dataset_dir`` raises :class:`InputMissingError` (after writing a
-    failed result, as PaddleX does); a broken dataset does not raise: see ``report.passed``.
+    failed result, as PaddleX does); a broken dataset does not raise: see ``report.passed``. A
+    failed check writes ``done_flag: false`` with PaddleX's ``err_type`` and ``err_msg``
+    next to the full report.
     """
     if max_examples < 0:
         raise UsageError(f"max_examples must be >= 0, got {max_examples}")
@@ -704,9 +721,13 @@ def check_dataset(
     elif plots:
         _clear_demo_dir(out / CHECK_DIR / DEMO_DIR)
 
+    passed = log.count(ERROR) == 0
+    # PaddleX writes done_flag false with err_type and err_msg when a check fails; scripts test those
+    failure = {} if passed else {"err_type": DatasetError.__name__, "err_msg": failure_message(log)}
     result = {
-        "done_flag": True,
-        "check_pass": log.count(ERROR) == 0,
+        "done_flag": passed,
+        "check_pass": passed,
+        **failure,
         "attributes": {
             "label_file": _label_file_ref(root, out) if root is not None else None,
             "num_classes": labels.num_classes if labels else None,
@@ -877,5 +898,6 @@ __all__ = [
     "ProblemLog",
     "check_dataset",
     "default_workers",
+    "failure_message",
     "probe_image",
 ]

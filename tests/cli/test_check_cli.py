@@ -64,7 +64,8 @@ def test_json_output_equals_the_result_file(tmp_path: Path) -> None:
     assert proc.returncode == 65
     printed = json.loads(proc.stdout)
     assert printed == json.loads((out / "check_dataset_result.json").read_text(encoding="utf-8"))
-    assert printed["check_pass"] is False
+    assert printed["check_pass"] is False and printed["done_flag"] is False
+    assert printed["err_type"] == "DatasetError" and "image.missing" in printed["err_msg"]
     assert printed["errors"]["counts"] == {"image.missing": 1}
 
 

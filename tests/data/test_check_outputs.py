@@ -105,6 +105,34 @@ def test_missing_dataset_raises_and_writes_a_failed_result(tmp_path: Path) -> No
     assert "nope" in saved["err_msg"]
 
 
+def test_failed_check_carries_paddlex_failure_keys_and_ours(tmp_path: Path) -> None:
+    made = make_dataset(tmp_path / "ds", classes=2, train=4, val=2)
+    made.set_list_line("train", 2, format_line(made.train[1][0], [1, 0, 1]))
+    made.image(made.val[0][0]).unlink()
+    out = tmp_path / "out"
+    report = check_dataset(made.root, output_dir=out, progress=False, plots=False)
+    saved = json.loads((out / "check_dataset_result.json").read_text(encoding="utf-8"))
+    assert saved == report.result and not report.passed
+    # what a script written for PaddleX reads: done_flag false, err_type, err_msg
+    assert saved["done_flag"] is False and saved["err_type"] == "DatasetError"
+    assert list(saved)[:4] == ["done_flag", "check_pass", "err_type", "err_msg"]
+    lines = saved["err_msg"].splitlines()
+    assert lines[0] == "dataset check failed: 2 error(s) in 2 kind(s)"
+    assert any("list.vector_length" in line and "train.txt:2" in line for line in lines[1:])
+    assert any("image.missing" in line and "val.txt:1" in line and "hint:" in line for line in lines[1:])
+    # and our richer report stays
+    assert saved["check_pass"] is False and saved["errors"]["count"] == 2
+    assert saved["errors"]["counts"] == {"list.vector_length": 1, "image.missing": 1}
+    assert saved["attributes"]["train_samples"] == 4 and "statistics" in saved and "warnings" in saved
+
+
+def test_passed_check_has_no_failure_keys(tmp_path: Path) -> None:
+    made = make_dataset(tmp_path / "ds", classes=2, train=3, val=2)
+    report = check_dataset(made.root, output_dir=tmp_path / "out", progress=False, plots=False)
+    assert report.result["done_flag"] is True and report.result["check_pass"] is True
+    assert "err_type" not in report.result and "err_msg" not in report.result
+
+
 def test_demo_picks_follow_paddlex_seeded_shuffle(tmp_path: Path) -> None:
     made = make_dataset(tmp_path / "ds", classes=3, train=25, val=4)
     report = check_dataset(made.root, output_dir=tmp_path / "out", progress=False)

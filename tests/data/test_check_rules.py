@@ -66,7 +66,8 @@ def test_folder_without_dataset_is_reported_and_result_written(tmp_path: Path) -
     report = run(tmp_path / "empty", tmp_path)
     assert report.problems.counts == {"layout.root_not_found": 1}
     saved = json.loads(report.result_path.read_text(encoding="utf-8"))
-    assert saved["done_flag"] is True and saved["check_pass"] is False
+    assert saved["done_flag"] is False and saved["check_pass"] is False  # PaddleX: false on failure
+    assert saved["err_type"] == "DatasetError" and "layout.root_not_found" in saved["err_msg"]
     assert saved["errors"]["counts"] == {"layout.root_not_found": 1}
 
 
