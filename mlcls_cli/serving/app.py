@@ -12,19 +12,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
-import json
 import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mlcls_cli import __version__
-from mlcls_cli.serving.errors import ApiError, error_body, new_log_id
+from mlcls_cli.serving.errors import ApiError, error_body, new_log_id, validation_message
 from mlcls_cli.serving.inputs import decode_base64, decode_image, fetch_image_url
 from mlcls_cli.serving.limits import BodyLimitMiddleware
 from mlcls_cli.serving.schemas import InferRequest, normalise_threshold
@@ -37,22 +35,8 @@ DEFAULT_MAX_BODY_MB = 20.0
 DEFAULT_URL_TIMEOUT = 10.0
 #: Images decoded ahead of inference at most (decoding overlaps inference, memory stays bounded).
 DECODED_IMAGES_IN_FLIGHT = 4
-_MAX_ECHO = 200  # characters of a rejected value echoed back in a validation error
 
 log = logging.getLogger("mlcls.serving")
-
-
-def _shorten_inputs(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Keep PaddleX's error list, but never echo a huge value (such as a whole image) back."""
-    out = []
-    for err in errors:
-        err = dict(err)
-        if "input" in err:
-            text = json.dumps(jsonable_encoder(err["input"]), ensure_ascii=False)
-            if len(text) > _MAX_ECHO:
-                err["input"] = text[:_MAX_ECHO] + f"... ({len(text)} characters)"
-        out.append(err)
-    return out
 
 
 def _error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -94,8 +78,7 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = _shorten_inputs(list(exc.errors()))
-        return _error_response(422, json.dumps(jsonable_encoder(errors), ensure_ascii=False))
+        return _error_response(422, validation_message(list(exc.errors())))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -2,9 +2,10 @@
 
 The shape follows PaddleX (``image``, ``threshold``, ``visualize``); the
 ``inferenceParams.topK`` of the PaddleX documents is accepted too. Unknown keys
-are ignored, as in PaddleX. Types are checked by pydantic (422 with the
-PaddleX-style list of errors); :func:`normalise_threshold` then checks what
-depends on the model (list length, class ids) and answers 422 with a sentence.
+are ignored, as in PaddleX. Types are checked by pydantic (422 with one sentence
+per problem, see :func:`~mlcls_cli.serving.errors.validation_message`);
+:func:`normalise_threshold` then checks what depends on the model (list length,
+class ids) and answers 422 with a sentence.
 """
 
 from __future__ import annotations
