@@ -53,7 +53,9 @@ def _resolve_names(names: list[str]) -> list[str]:
 
     resolved: list[str] = []
     for name in names:
-        for item in model_names() if name == "all" else [get_model_info(name).name]:
+        # `all` is the official zoo: mlcls's own models have nothing to download
+        everything = [n for n in model_names() if get_model_info(n).official]
+        for item in everything if name == "all" else [get_model_info(name).name]:
             if item not in resolved:
                 resolved.append(item)
     return resolved
@@ -75,7 +77,8 @@ def _zoo_rows(verify: bool) -> list[dict[str, Any]]:
             "total_params": info.total_params,
             "input_size": info.input_size,
             "description": info.description,
-            "inference_url": info.inference_url(),
+            "official": info.official,
+            "inference_url": info.inference_url() if info.official else None,
             "pretrained_url": info.pretrained_url,
             "cached": cached_state(info.name, verify=verify),
         }
@@ -103,15 +106,18 @@ def _show_zoo(verify: bool) -> None:
     for row in rows:
         table.add_row(
             row["name"],
-            f"{row['coco_map']:.2f}",
+            f"{row['coco_map']:.2f}" if row["coco_map"] is not None else "-",
             f"{row['size_mb']:.1f}",
             f"{row['total_params'] / 1e6:.1f}M",
             str(row["input_size"]),
-            "yes" if row["cached"]["inference"] else "no",
-            "yes" if row["cached"]["pretrained"] else "no",
+            ("yes" if row["cached"]["inference"] else "no") if row["official"] else "-",
+            ("yes" if row["cached"]["pretrained"] else "no") if row["official"] else "-",
         )
     console.out_console().print(table)
     console.info(f"cache: {cache_root()}  (download with `mlcls models download NAME`)")
+    own = [row["name"] for row in rows if not row["official"]]
+    if own:
+        console.info(f"{', '.join(own)}: mlcls's own, no official weights (train with --no-pretrained)")
 
 
 @app.callback(invoke_without_command=True)

@@ -46,6 +46,16 @@ def _download_hint(name: str) -> str:
     return f"run `mlcls models download {name}` where the network is reachable (with the same MLCLS_HOME)"
 
 
+def _require_official(info: ModelInfo, what: str) -> None:
+    """Refuse mlcls's own models, which have no official files to download."""
+    if not info.official:
+        raise ModelUnavailableError(
+            f"{info.name} has no official {what}: it is mlcls's own model, trained by you",
+            hint=f"train it with `mlcls train DATASET --model {info.name} --no-pretrained`, then use "
+            "its output (--model-dir OUTPUT/best_model/inference, or -o Train.pretrain_weight_path=FILE)",
+        )
+
+
 def _offline_inference_error(info: ModelInfo, reason: str) -> ModelUnavailableError:
     archive = archive_path(info.name)
     return ModelUnavailableError(
@@ -76,6 +86,7 @@ def ensure_inference_model(
     ``MLCLS_OFFLINE``; ``force`` downloads a fresh copy.
     """
     info = get_model_info(name)
+    _require_official(info, "inference package")
     target = inference_dir(name)
     offline = is_offline() if offline is None else offline
     check = check_folder(target, verify=verify)
@@ -228,8 +239,9 @@ def ensure_pretrained_weights(
     by hand is used, a damaged one is replaced, otherwise the file is downloaded.
     """
     info = get_model_info(name)
+    _require_official(info, "pretrained weights")
     dest = pretrained_path(name)
-    url = info.pretrained_url
+    url = str(info.pretrained_url)
     try:
         return fetch_file(
             url,

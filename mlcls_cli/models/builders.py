@@ -52,3 +52,10 @@ def build_clip_vit_base_patch16_448_ml(num_classes: int = 80) -> nn.Layer:
     from mlcls_cli.models.backbones.clip_vit import build_clip_vit_base_patch16_448_ml as build
 
     return build(num_classes)
+
+
+def build_small_cnn_ml(num_classes: int = 80) -> nn.Layer:
+    """SmallCNN_ML: mlcls's own small CNN with a linear head (sigmoid scores for multi-label)."""
+    from mlcls_cli.models.backbones.small_cnn import build_small_cnn
+
+    return build_small_cnn(num_classes)

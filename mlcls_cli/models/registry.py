@@ -29,18 +29,21 @@ class ModelInfo:
     family: str
     builder: str  # "module:function" taking (num_classes) and returning a paddle.nn.Layer
     in_channels: int  # channels fed to the ML-Decoder head
-    coco_map: float  # COCO2017 val mAP (%) of the official weights
+    coco_map: float | None  # COCO2017 val mAP (%) of the official weights (None: no official weights)
     size_mb: float  # "Model Size (M)" from the PaddleX model list
     total_params: int  # numel of the full state_dict at 80 classes
     batch_size: int  # PaddleX fine-tuning default
     # default peak AdamW learning rate: the PaddleClas recipe's, not PaddleX's module value
     learning_rate: float
-    paddlex_learning_rate: float  # what PaddleX's module config says (too high for AdamW fine-tuning)
+    paddlex_learning_rate: float | None  # what PaddleX's module config says (too high for AdamW fine-tuning)
     description: str
     input_size: int = 448
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     use_amp: bool = True
+    #: True for PaddleX zoo models (official inference package and pretrained weights to download);
+    #: False for mlcls's own models, which are trained by the user.
+    official: bool = True
     extra: dict[str, str] = field(default_factory=dict)
 
     def inference_url(self, version: str = INFERENCE_VERSIONS[0]) -> str:
@@ -48,13 +51,13 @@ class ModelInfo:
         return INFERENCE_URL.format(version=version, name=self.name)
 
     def inference_urls(self) -> list[str]:
-        """Official inference-package URLs, current version first, then the older ones."""
-        return [self.inference_url(v) for v in INFERENCE_VERSIONS]
+        """Official inference-package URLs, current version first, then the older ones (none for our own models)."""
+        return [self.inference_url(v) for v in INFERENCE_VERSIONS] if self.official else []
 
     @property
-    def pretrained_url(self) -> str:
-        """Official URL of the pretrained training weights ``<name>_pretrained.pdparams``."""
-        return PRETRAINED_URL.format(name=self.name)
+    def pretrained_url(self) -> str | None:
+        """Official URL of the pretrained training weights ``<name>_pretrained.pdparams`` (None for our own models)."""
+        return PRETRAINED_URL.format(name=self.name) if self.official else None
 
 
 _B = "mlcls_cli.models.builders:"
@@ -140,6 +143,22 @@ MODELS: dict[str, ModelInfo] = {
             paddlex_learning_rate=0.0003,
             use_amp=False,
             description="CLIP ViT-B/16 at 448 px with an ML-Decoder head.",
+        ),
+        ModelInfo(
+            name="SmallCNN_ML",
+            family="SmallCNN",
+            builder=_B + "build_small_cnn_ml",
+            in_channels=128,
+            coco_map=None,
+            size_mb=0.4,
+            total_params=104_240,
+            batch_size=16,
+            learning_rate=0.003,
+            paddlex_learning_rate=None,
+            input_size=64,
+            official=False,
+            description="mlcls's own 3-block CNN for small images (not a PaddleX model, no official weights): "
+            "learns from scratch on small data; demos and tests.",
         ),
     )
 }
