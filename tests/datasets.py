@@ -156,4 +156,49 @@ def make_dataset(
     return made
 
 
-__all__ = ["DEFAULT_NAMES", "MadeDataset", "format_line", "make_dataset", "write_image"]
+def make_learnable_dataset(
+    root: Path, *, train: int = 24, val: int = 12, size: int = 16, seed: int = 0
+) -> MadeDataset:
+    """Write a 3-class dataset whose pixels determine the labels, so a short run can learn it.
+
+    Class ``k`` (red, green, blue) is positive exactly when colour channel ``k`` is bright
+    (about 200 against about 50), with per-pixel noise so no two images are alike. Labels
+    are independent coin flips per class (re-drawn when a vector would be all zero), and
+    both splits hold a positive and a negative of every class.
+    """
+    import numpy as np
+
+    names = ["red", "green", "blue"]
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    made = MadeDataset(root=root, names=names)
+    made.write_label_lines([f"{i} {name}" for i, name in enumerate(names)])
+    index = 0
+    for split, count in (("train", train), ("val", val)):
+        entries = made.samples(split)
+        for i in range(count):
+            if i < 6:  # one-hot, then their complements: every class positive and negative in each split
+                vector = [int((c == i % 3) != (i >= 3)) for c in range(3)]
+            else:
+                vector = [int(v) for v in rng.integers(0, 2, 3)]
+                if not any(vector):
+                    vector[int(rng.integers(0, 3))] = 1
+            base = np.where(np.asarray(vector, dtype=bool), 200.0, 50.0)
+            pixels = base[None, None, :] + rng.normal(0.0, 25.0, (size, size, 3))
+            rel = f"images/img_{index:05d}.png"
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB").save(root / rel)
+            entries.append((rel, vector))
+            index += 1
+        made.write_list_lines(split, [format_line(rel, vec) for rel, vec in entries])
+    return made
+
+
+__all__ = [
+    "DEFAULT_NAMES",
+    "MadeDataset",
+    "format_line",
+    "make_dataset",
+    "make_learnable_dataset",
+    "write_image",
+]

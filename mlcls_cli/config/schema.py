@@ -162,6 +162,7 @@ MODULE_SCHEMA: dict[str, Spec] = {
     "Train.seed": S("int", minimum=0),
     "Train.num_workers": S("int", nullable=True, minimum=0),
     "Train.ema_decay": S("float", nullable=True, minimum=0),
+    "Train.ema_warmup_tau": S("float", minimum=0),
     "Train.use_amp": S("bool", nullable=True),
     "Train.weight_decay": S("float", minimum=0),
     "Train.cutout": S("bool"),

@@ -87,6 +87,7 @@ class TrainPlan:
     seed: int = 0
     num_workers: int | None = None
     ema_decay: float | None = 0.9997
+    ema_warmup_tau: float = 2000.0
     amp: bool = False
     cutout: bool = True
     randaugment: bool = True
@@ -239,6 +240,7 @@ def plan_training(cfg: Any, dataset: str | Path | None = None) -> tuple[TrainPla
         seed=int(cfg.get("Train.seed", 0) or 0),
         num_workers=cfg.get("Train.num_workers"),
         ema_decay=float(decay) if decay else None,
+        ema_warmup_tau=float(cfg.get("Train.ema_warmup_tau", 2000.0) or 0.0),
         amp=bool(amp),
         cutout=bool(cfg.get("Train.cutout", True)),
         randaugment=bool(cfg.get("Train.randaugment", True)),
@@ -435,7 +437,16 @@ class Trainer:
         self.loss_fn = AsymmetricLoss(
             gamma_pos=plan.loss_gamma_pos, gamma_neg=plan.loss_gamma_neg, clip=plan.loss_clip
         )
-        self.ema = ModelEMA(self.net, plan.ema_decay) if plan.ema_decay else None
+        self.ema = (
+            ModelEMA(
+                self.net,
+                plan.ema_decay,
+                warmup=plan.ema_warmup_tau > 0,
+                warmup_tau=plan.ema_warmup_tau or 1.0,
+            )
+            if plan.ema_decay
+            else None
+        )
         self.scaler = paddle.amp.GradScaler(init_loss_scaling=128.0) if plan.amp else None
         state_keys = set(self.net.state_dict())
         self.frozen = [
@@ -458,10 +469,14 @@ class Trainer:
         if ckpt.info.get("weights") == "ema":
             console.warn(f"{prefix}.pdparams holds EMA weights (a best_model); training continues from them")
         load_weights(self.net, ckpt.model, strict=True, skip_head_on_mismatch=False)
+        saved_schedule = None
         if ckpt.optimizer is not None:
-            self.optimizer.set_state_dict(local_optimizer_state(ckpt.optimizer, self.net))
-        if states.get("scheduler"):
-            self.schedule.set_state_dict(states["scheduler"])
+            optimizer_state = local_optimizer_state(ckpt.optimizer, self.net)
+            saved_schedule = optimizer_state.pop("LR_Scheduler", None)
+            # paddle requires the key; an empty one leaves the schedule to the restore below (one source)
+            self.optimizer.set_state_dict({**optimizer_state, "LR_Scheduler": {}})
+        if states.get("scheduler") or saved_schedule:
+            self.schedule.set_state_dict(states.get("scheduler") or saved_schedule)
         if self.ema is not None:
             if ckpt.ema is not None:
                 self.ema.set_state_dict(ckpt.ema)
