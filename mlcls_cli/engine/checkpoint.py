@@ -13,7 +13,11 @@ The layout and suffixes are PaddleClas/PaddleX's. What each file holds here:
   Ctrl-C), global step, best metric, RNG states, schedule, AMP scaler, EMA updates.
 
 A checkpoint is written into a hidden staging folder and renamed into place, so an
-interrupted save never leaves a folder mixing two epochs.
+interrupted save never leaves a folder mixing two epochs. An ``epoch_N/`` saved at the
+end of an epoch holds what ``latest/`` holds then, so it is made of hard links to
+``latest/``'s files (a copy where links are not supported): no second write, no second
+copy on disk. Files are never changed in place (a new ``latest/`` is a new folder), so
+the links stay valid.
 """
 
 from __future__ import annotations
@@ -92,6 +96,37 @@ def save_checkpoint(
         info_path = staged / f"{name}.info.json"
         info_path.write_text(json.dumps(info or {}, indent=2) + "\n", encoding="utf-8")
         _fsync_file(info_path)
+        os.chmod(staged, 0o755)  # mkdtemp creates 0700
+        replace_dir(staged, target)
+    except OSError as exc:
+        raise IOFailure(
+            f"cannot write checkpoint {target}: {exc.strerror or exc}",
+            hint="check free disk space and permissions of the output folder",
+        ) from exc
+    finally:
+        if staged.exists():
+            shutil.rmtree(staged, ignore_errors=True)
+    return target
+
+
+def link_checkpoint(output_dir: str | os.PathLike[str], source: str, name: str) -> Path:
+    """Make ``<output_dir>/<name>/`` a copy of checkpoint ``<source>/`` (hard links where possible); returns it."""
+    out = Path(output_dir)
+    origin = out / source
+    target = out / name
+    try:
+        staged = Path(tempfile.mkdtemp(prefix=f".{name}.save-", dir=out))
+    except OSError as exc:
+        raise IOFailure(f"cannot write checkpoint {target}: {exc.strerror or exc}") from exc
+    try:
+        for path in origin.iterdir():
+            if not path.name.startswith(f"{source}."):
+                continue
+            copy = staged / (name + path.name[len(source) :])
+            try:
+                os.link(path, copy)
+            except OSError:  # a file system without hard links
+                shutil.copy2(path, copy)
         os.chmod(staged, 0o755)  # mkdtemp creates 0700
         replace_dir(staged, target)
     except OSError as exc:

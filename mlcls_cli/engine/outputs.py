@@ -141,13 +141,30 @@ class TrainResult:
         }
 
     def load_existing(self) -> None:
-        """Continue the model entries of an earlier ``train_result.json`` in the folder (for a resume)."""
+        """Continue the model entries of an earlier ``train_result.json`` in the folder (for a resume).
+
+        Entries whose weights file is gone (a deleted checkpoint) are left empty.
+        """
         with contextlib.suppress(OSError, ValueError, AttributeError, TypeError):
             old = json.loads(self.path.read_text(encoding="utf-8"))
             models = old.get("models") or {}
             for key in self.data["models"]:
-                if isinstance(models.get(key), dict):
-                    self.data["models"][key] = models[key]
+                entry = models.get(key)
+                if isinstance(entry, dict) and (self.output_dir / str(entry.get("pdparams", ""))).is_file():
+                    self.data["models"][key] = entry
+
+    def forget(self, prefixes: Sequence[str]) -> None:
+        """Empty the ``last_N`` entries of the checkpoint folders ``prefixes`` (about to be deleted)."""
+        gone = set(prefixes)
+        models = self.data["models"]
+        changed = False
+        for i in range(1, LAST_SLOTS + 1):
+            entry = models[f"last_{i}"]
+            if entry and str(entry.get("pdparams", "")).split("/")[0] in gone:
+                models[f"last_{i}"] = {}
+                changed = True
+        if changed:
+            self.save()
 
     def _entry(self, prefix: str, score: float | None, epoch: int) -> dict[str, Any]:
         entry: dict[str, Any] = {"score": score}

@@ -10,8 +10,8 @@ backward, AdamW step, schedule step, EMA update. Every ``eval_interval`` epochs
 (and after the last) the raw model and its EMA are scored on val; the better one
 becomes ``best_model/`` when it reaches the best so far. ``latest/`` is written
 after every epoch and on Ctrl-C (mid-epoch, at a batch boundary), ``epoch_N/`` every
-``save_interval`` epochs; the inference package is exported from ``best_model`` at
-the end. Everything a resume needs (optimizer, schedule, EMA, RNG states, AMP scaler,
+``save_interval`` epochs (only the newest ``keep_epoch_checkpoints`` of them are kept);
+the inference package is exported from ``best_model`` at the end. Everything a resume needs (optimizer, schedule, EMA, RNG states, AMP scaler,
 position in the epoch) is in the checkpoint, and data order and augmentation are a
 function of (seed, epoch, index), so a resumed run retraces an uninterrupted one.
 """
@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import shutil
 import signal
 import tempfile
 import time
@@ -36,6 +37,8 @@ from mlcls_cli import __version__, console
 from mlcls_cli.engine.checkpoint import (
     BEST,
     LATEST,
+    epoch_folders,
+    link_checkpoint,
     load_checkpoint,
     local_optimizer_state,
     portable_optimizer_state,
@@ -80,6 +83,7 @@ class TrainPlan:
     log_interval: int = 20
     eval_interval: int = 1
     save_interval: int = 1
+    keep_epoch_checkpoints: int | None = 3
     pretrained: str | None = None
     resume: str | None = None
     device: str = "cpu"
@@ -233,6 +237,7 @@ def plan_training(cfg: Any, dataset: str | Path | None = None) -> tuple[TrainPla
         log_interval=int(cfg.get("Train.log_interval")),
         eval_interval=int(cfg.get("Train.eval_interval")),
         save_interval=int(cfg.get("Train.save_interval")),
+        keep_epoch_checkpoints=_optional_int(cfg.get("Train.keep_epoch_checkpoints", 3)),
         pretrained=pretrained,
         resume=resume,
         device=spec.config_value(),
@@ -251,6 +256,10 @@ def plan_training(cfg: Any, dataset: str | Path | None = None) -> tuple[TrainPla
         config_text=cfg.to_yaml(),
     )
     return plan, spec
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 # --------------------------------------------------------------------------- the trainer
@@ -859,11 +868,29 @@ class Trainer:
         if not self.world.is_main:
             return
         self._save_latest(epoch, 0)
-        if epoch % self.plan.save_interval == 0:
+        keep = self.plan.keep_epoch_checkpoints
+        if epoch % self.plan.save_interval == 0 and keep != 0:
             name = f"epoch_{epoch}"
             raw = self.progress.last_eval.get("raw") if evaluated else None
-            self._checkpoint(name, epoch, 0, self.net.state_dict(), raw, "raw")
+            link_checkpoint(self.out, LATEST, name)  # latest/ holds exactly this epoch's checkpoint now
             self.result.record_epoch(name, raw, epoch)
+        self._prune_epochs()
+
+    def _prune_epochs(self) -> None:
+        """Delete all but the newest ``keep_epoch_checkpoints`` ``epoch_N/`` folders (train_result.json first)."""
+        keep = self.plan.keep_epoch_checkpoints
+        if keep is None:
+            return
+        folders = epoch_folders(self.out)
+        old = [folder for _, folder in folders[: max(0, len(folders) - keep)]]
+        if not old:
+            return
+        self.result.forget([folder.name for folder in old])
+        for folder in old:
+            shutil.rmtree(folder, ignore_errors=True)
+        self._log(
+            f"deleted {', '.join(f.name for f in old)} (Train.keep_epoch_checkpoints={keep})", echo=False
+        )
 
     # ----------------------------------------------------------------- the end
 

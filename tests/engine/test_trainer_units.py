@@ -171,6 +171,22 @@ def test_train_result_follows_paddlex_update_rules(tmp_path: Path) -> None:
     assert data["done_flag"] is True
 
 
+def test_train_result_forgets_deleted_checkpoints_and_skips_missing_ones_on_resume(tmp_path: Path) -> None:
+    result = TrainResult(tmp_path, "PP-LCNet_x1_0_ML", ema=False)
+    for epoch in range(1, 4):
+        (tmp_path / f"epoch_{epoch}").mkdir()
+        (tmp_path / f"epoch_{epoch}" / f"epoch_{epoch}.pdparams").write_bytes(b"w")
+        result.record_epoch(f"epoch_{epoch}", None, epoch)
+    result.forget(["epoch_1"])
+    models = json.loads((tmp_path / "train_result.json").read_text())["models"]
+    assert [models[f"last_{i}"].get("epoch") for i in (1, 2, 3)] == [3, 2, None]
+
+    (tmp_path / "epoch_2" / "epoch_2.pdparams").unlink()  # deleted by hand before a resume
+    resumed = TrainResult(tmp_path, "PP-LCNet_x1_0_ML", ema=False)
+    resumed.load_existing()
+    assert [resumed.data["models"][f"last_{i}"].get("epoch") for i in (1, 2, 3)] == [3, None, None]
+
+
 def test_metrics_prune_keeps_records_up_to_the_checkpoint(tmp_path: Path) -> None:
     files = RunFiles(tmp_path)
     files.prepare()
