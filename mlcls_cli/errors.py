@@ -21,6 +21,7 @@ class ExitCode(IntEnum):
     UNAVAILABLE = 69
     SOFTWARE = 70
     IOERR = 74
+    BUSY = 75
     CONFIG = 78
     INTERRUPTED = 130
     BROKEN_PIPE = 141
@@ -36,6 +37,7 @@ EXIT_CODE_HELP: dict[int, str] = {
     "a backend or PaddlePaddle not installed)",
     ExitCode.SOFTWARE: "training failed (NaN loss) or a run could not continue",
     ExitCode.IOERR: "I/O failure (cannot write, disk full, checksum mismatch)",
+    ExitCode.BUSY: "busy: another training is running into the same output folder (retry when it ends)",
     ExitCode.CONFIG: "invalid config (unknown key, wrong type)",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
     ExitCode.BROKEN_PIPE: "stdout was closed early (e.g. `| head`): stopped quietly, as a shell reports SIGPIPE",
@@ -97,6 +99,12 @@ class IOFailure(MlclsError):
     """Reading or writing failed, or a checksum did not match (exit 74)."""
 
     exit_code = ExitCode.IOERR
+
+
+class OutputBusyError(MlclsError):
+    """The output folder is held by another running training (exit 75, sysexits' EX_TEMPFAIL: retry later)."""
+
+    exit_code = ExitCode.BUSY
 
 
 class ConfigError(MlclsError):

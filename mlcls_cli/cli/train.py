@@ -48,8 +48,20 @@ def command(
     ] = None,
     resume: Annotated[
         str | None,
-        typer.Option("--resume", help="Continue a run: a checkpoint folder (e.g. output/latest) or 'auto'."),
+        typer.Option(
+            "--resume",
+            help="Continue a run: a checkpoint folder (e.g. output/latest), or 'auto': the newest checkpoint "
+            "in --output (a new run when the folder holds no run yet).",
+        ),
     ] = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Replace an earlier run in --output: its best model and records move to "
+            "previous_run/, its other checkpoints are deleted; other files are left alone.",
+        ),
+    ] = False,
     image_size: Annotated[
         int | None,
         typer.Option(
@@ -74,9 +86,11 @@ def command(
     """Fine-tune a model: checks the dataset, trains with the ML-Decoder recipe, writes PaddleX outputs.
 
     Outputs (in --output): train_result.json, train.log, metrics.jsonl, config.yaml, label_dict.txt,
-    best_model/ (with inference/), epoch_N/, latest/. Ctrl-C saves latest/ and exits 130; continue
-    with --resume auto. Exit 65: the dataset fails `mlcls check`; 69: pretrained weights unavailable
-    (offline: add --no-pretrained); 70: the loss became NaN.
+    best_model/ (with inference/), the newest epoch_N/, latest/. Ctrl-C saves latest/ and exits 130;
+    continue with --resume auto. A folder holding an earlier run needs --resume or --overwrite (exit 2);
+    one another training is using is refused (exit 75). Exit 65: the dataset fails `mlcls check`;
+    69: pretrained weights unavailable (offline: add --no-pretrained); 70: the loss became NaN;
+    78: the weights or checkpoint do not fit the model or settings.
     """
     from mlcls_cli.config import resolve_config
     from mlcls_cli.engine.trainer import Trainer, plan_training
@@ -100,7 +114,7 @@ def command(
         overrides=overrides,
         kind="model",
     )
-    plan, spec = plan_training(cfg, dataset)
+    plan, spec = plan_training(cfg, dataset, overwrite=overwrite)
     if spec.distributed:
         from mlcls_cli.engine.distributed import run_launched
 

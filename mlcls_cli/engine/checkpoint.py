@@ -153,6 +153,18 @@ def epoch_folders(output_dir: str | os.PathLike[str]) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
+def find_auto_checkpoint(output_dir: str | os.PathLike[str]) -> Path | None:
+    """The prefix ``--resume auto`` continues: ``latest/`` in ``output_dir``, else its newest ``epoch_N/``; or None."""
+    latest = Path(output_dir) / LATEST
+    if (latest / f"{LATEST}.pdstates").is_file():
+        return latest / LATEST
+    epochs = epoch_folders(output_dir)
+    if epochs:
+        folder = epochs[-1][1]
+        return folder / folder.name
+    return None
+
+
 def resolve_resume_path(spec: str | os.PathLike[str], output_dir: str | os.PathLike[str]) -> Path:
     """The checkpoint prefix (``<folder>/<name>``) to resume from.
 
@@ -161,13 +173,9 @@ def resolve_resume_path(spec: str | os.PathLike[str], output_dir: str | os.PathL
     or any of the checkpoint's files.
     """
     if str(spec).strip().lower() == "auto":
-        latest = Path(output_dir) / LATEST
-        if (latest / f"{LATEST}.pdstates").is_file():
-            return latest / LATEST
-        epochs = epoch_folders(output_dir)
-        if epochs:
-            folder = epochs[-1][1]
-            return folder / folder.name
+        found = find_auto_checkpoint(output_dir)
+        if found is not None:
+            return found
         raise InputMissingError(
             f"--resume auto: no checkpoint to resume in {output_dir} (no latest/ or epoch_N/)",
             hint="start a new run without --resume, or pass the output folder of the run to continue with --output",

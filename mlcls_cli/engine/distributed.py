@@ -10,6 +10,11 @@ paddle's launcher noise. The parent then renders the result that rank 0 left in
 with its exit code. Ctrl-C in the parent is forwarded to the workers as SIGINT, so
 rank 0 saves ``latest/`` before they exit.
 
+The parent alone decides about the output folder: it takes the folder's training lock
+and refuses or replaces an earlier run there (:func:`mlcls_cli.engine.rundir.claim_output`)
+before any worker starts, and the launcher inherits the lock's file descriptor, so the
+folder stays locked while the launcher lives even if the parent is killed.
+
 Launcher traps (environment.md section 4): ``CUDA_VISIBLE_DEVICES`` must be unset,
 never empty, for a CPU run, and ``--devices`` is only passed for GPUs.
 """
@@ -268,6 +273,22 @@ def run_launched(
     plan: dict[str, Any], *, output_dir: Path, nproc: int, gpu_ids: tuple[int, ...] = ()
 ) -> dict[str, Any]:
     """Train ``plan`` with ``nproc`` launched workers and return rank 0's summary; raise the workers' error."""
+    from mlcls_cli.engine.rundir import claim_output, continues_in
+
+    lock = claim_output(
+        output_dir,
+        continuing=continues_in(plan.get("resume"), output_dir),
+        overwrite=bool(plan.get("overwrite")),
+    )
+    try:
+        return _run_launched(plan, output_dir, nproc, gpu_ids, lock.fd)
+    finally:
+        lock.release()  # the launcher has exited: nothing else holds the lock
+
+
+def _run_launched(
+    plan: dict[str, Any], output_dir: Path, nproc: int, gpu_ids: tuple[int, ...], lock_fd: int | None
+) -> dict[str, Any]:
     job_dir = _job_dir(output_dir)
     shutil.rmtree(job_dir, ignore_errors=True)
     job_dir.mkdir(parents=True, exist_ok=True)
@@ -287,6 +308,7 @@ def run_launched(
         bufsize=1,
         env=launch_env(bool(gpu_ids)),
         start_new_session=True,  # Ctrl-C reaches the parent only; it forwards SIGINT to the workers
+        pass_fds=(lock_fd,) if lock_fd is not None and os.name == "posix" else (),
     )
     relay = threading.Thread(
         target=_relay, args=(proc.stdout, not console.state.quiet, console.state.debug, tail), daemon=True

@@ -86,6 +86,7 @@ class TrainPlan:
     keep_epoch_checkpoints: int | None = 3
     pretrained: str | None = None
     resume: str | None = None
+    overwrite: bool = False
     device: str = "cpu"
     nproc: int = 1
     seed: int = 0
@@ -174,12 +175,49 @@ def resolve_pretrained(value: str | None, model_name: str) -> str | None:
     return str(path.resolve())
 
 
-def plan_training(cfg: Any, dataset: str | Path | None = None) -> tuple[TrainPlan, Any]:
+def _resume_point(spec: Any, output: Path, overwrite: bool) -> str | None:
+    """The checkpoint prefix to continue (None: a new run), after checking the output folder suits the run.
+
+    ``auto`` continues the folder's newest checkpoint, or starts a new run in a folder
+    without any run. A new run into a folder holding an earlier run needs ``overwrite``
+    (:mod:`mlcls_cli.engine.rundir`); a folder another training holds is refused (75).
+    """
+    from mlcls_cli.engine.checkpoint import find_auto_checkpoint
+    from mlcls_cli.engine.rundir import continues_in, earlier_run, probe_output, refuse_earlier_run
+
+    probe_output(output)
+    resume: str | None = None
+    if spec and str(spec).strip().lower() == "auto":
+        found = find_auto_checkpoint(output)
+        if found is None:
+            if earlier_run(output) and not overwrite:
+                refuse_earlier_run(output, earlier_run(output), resume_auto_found_nothing=True)
+            console.info(f"--resume auto: no checkpoint in {output} yet; starting a new run")
+        else:
+            resume = str(found)
+    elif spec:
+        resume = str(resolve_resume_path(spec, output))
+    if continues_in(resume, output):
+        if overwrite:
+            raise UsageError(
+                f"--overwrite would delete the checkpoint that --resume continues ({resume})",
+                hint="drop --overwrite to continue that run, or drop --resume to replace it",
+            )
+    elif earlier_run(output) and not overwrite:
+        refuse_earlier_run(output, earlier_run(output))
+    return resume
+
+
+def plan_training(
+    cfg: Any, dataset: str | Path | None = None, *, overwrite: bool = False
+) -> tuple[TrainPlan, Any]:
     """Check the dataset and settings of a resolved config; return ``(TrainPlan, DeviceSpec)``.
 
-    ``dataset`` overrides ``Global.dataset_dir``. Raises DatasetError (65) for a dataset
-    that fails ``mlcls check``, ConfigError (78) for inconsistent settings, and
-    ModelUnavailableError (69) when the pretrained weights cannot be had.
+    ``dataset`` overrides ``Global.dataset_dir``. ``overwrite`` lets the run replace an
+    earlier run in the output folder. Raises UsageError (2) for an output folder holding
+    an earlier run, OutputBusyError (75) for one a running training holds, DatasetError
+    (65) for a dataset that fails ``mlcls check``, ConfigError (78) for inconsistent
+    settings, and ModelUnavailableError (69) when the pretrained weights cannot be had.
     """
     from mlcls_cli.config.merge import set_dotted
     from mlcls_cli.data.listfile import LABEL_FILE, load_label_names
@@ -191,6 +229,8 @@ def plan_training(cfg: Any, dataset: str | Path | None = None) -> tuple[TrainPla
         raise UsageError(
             "no dataset given", hint="mlcls train path/to/dataset --model NAME (or set Global.dataset_dir)"
         )
+    output = Path(str(cfg.get("Global.output"))).expanduser().resolve()
+    resume = _resume_point(cfg.get("Train.resume_path"), output, overwrite)
     root = _check_dataset(source)
     names = load_label_names(root / LABEL_FILE)
     declared = cfg.get("Train.num_classes")
@@ -213,9 +253,6 @@ def plan_training(cfg: Any, dataset: str | Path | None = None) -> tuple[TrainPla
         console.warn("Train.use_amp is ignored on the CPU (mixed precision needs a GPU)")
         amp = False
 
-    output = Path(str(cfg.get("Global.output"))).expanduser().resolve()
-    resume_spec = cfg.get("Train.resume_path")
-    resume = str(resolve_resume_path(resume_spec, output)) if resume_spec else None
     pretrained = None if resume else resolve_pretrained(cfg.get("Train.pretrain_weight_path"), model_name)
 
     set_dotted(cfg.data, "Global.mode", "train")
@@ -240,6 +277,7 @@ def plan_training(cfg: Any, dataset: str | Path | None = None) -> tuple[TrainPla
         keep_epoch_checkpoints=_optional_int(cfg.get("Train.keep_epoch_checkpoints", 3)),
         pretrained=pretrained,
         resume=resume,
+        overwrite=bool(overwrite),
         device=spec.config_value(),
         nproc=spec.nproc,
         seed=int(cfg.get("Train.seed", 0) or 0),
@@ -318,7 +356,26 @@ class Trainer:
         self._stop_reason = reason
 
     def fit(self) -> dict[str, Any]:
-        """Train; returns the run summary. Raises KeyboardInterrupt after a requested stop (``latest/`` saved)."""
+        """Train; returns the run summary. Raises KeyboardInterrupt after a requested stop (``latest/`` saved).
+
+        A single process holds the output folder's lock for the run (launched workers run
+        under their launching process's lock) and refuses a folder with an earlier run
+        unless the plan continues it or says ``overwrite``.
+        """
+        from mlcls_cli.engine.rundir import claim_output, continues_in
+
+        lock = None
+        if self.world.is_main and not self.world.distributed:
+            lock = claim_output(
+                self.out, continuing=continues_in(self.plan.resume, self.out), overwrite=self.plan.overwrite
+            )
+        try:
+            return self._fit()
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _fit(self) -> dict[str, Any]:
         from mlcls_cli.engine.seeding import seed_everything
 
         # paddle's BatchNorm warns on every training forward; it says nothing actionable
@@ -523,7 +580,8 @@ class Trainer:
         if p.epoch >= self.plan.epochs and finished:
             raise UsageError(
                 f"{prefix} already completed epoch {p.epoch} of {self.plan.epochs}: nothing left to train",
-                hint="raise --epochs to train longer, or start a new run without --resume",
+                hint="raise --epochs to train longer, or start a new run: --overwrite (without --resume) or "
+                "another --output",
             )
 
     def _start_outputs(self) -> None:

@@ -63,6 +63,38 @@ def _unlock(fd: int) -> None:
     fcntl.flock(fd, fcntl.LOCK_UN)
 
 
+class HeldLock:
+    """An exclusive lock on a file, taken without waiting (:meth:`try_acquire`) and held until :meth:`release`.
+
+    The file descriptor stays open while the lock is held; a child process given it
+    (``pass_fds``) holds the lock too, until the last holder closes it or dies.
+    """
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self.path = path
+        self.fd: int | None = fd
+
+    @classmethod
+    def try_acquire(cls, path: str | os.PathLike[str]) -> HeldLock | None:
+        """The lock on ``path`` (created if missing), or None when another open file holds it."""
+        lock_path = Path(path)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        if not _try_lock(fd):
+            os.close(fd)
+            return None
+        return cls(lock_path, fd)
+
+    def release(self) -> None:
+        """Unlock and close (a no-op when already released)."""
+        if self.fd is None:
+            return
+        fd, self.fd = self.fd, None
+        try:
+            _unlock(fd)
+        finally:
+            os.close(fd)
+
+
 @contextmanager
 def file_lock(
     path: str | os.PathLike[str], *, timeout: float | None = None, waiting_message: str | None = None

@@ -163,3 +163,71 @@ def test_ctrl_c_saves_latest_exits_130_and_resume_finishes(tmp_path: Path) -> No
     ]
     assert train_steps == list(range(1, 19))  # 3 epochs x 6 batches, each step logged exactly once
     shutil.rmtree(out)
+
+
+@pytest.mark.slow
+@pytest.mark.paddle
+def test_a_second_training_into_a_running_folder_exits_75_and_a_killed_one_does_not_block(
+    tmp_path: Path,
+) -> None:
+    made = make_dataset(tmp_path / "ds", classes=3, train=12, val=3)
+    out = tmp_path / "out"
+    args = ["train", str(made.root), *TINY, "-O", str(out)]
+    first = subprocess.Popen(
+        [sys.executable, "-m", "mlcls_cli", *args, "--epochs", "500", "-o", "Train.log_interval=1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        metrics = out / "metrics.jsonl"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and first.poll() is None:
+            if metrics.is_file() and '"type": "train"' in metrics.read_text():
+                break
+            time.sleep(0.2)
+        assert first.poll() is None, first.communicate()[1][-2000:]
+        for extra in ([], ["--overwrite"]):  # --overwrite never clears a folder a training is using
+            second = _mlcls(*args, "--epochs", "1", *extra)
+            assert second.returncode == 75, second.stderr[-2000:]
+            assert f"is in use by another training (pid {first.pid}" in second.stderr
+            assert "another --output" in second.stderr and "Traceback" not in second.stderr
+        assert first.poll() is None  # the first run goes on
+        log = (out / "train.log").read_text()
+        assert log.count("mlcls ") == 1  # one banner: the second run wrote nothing there
+    finally:
+        first.kill()  # SIGKILL: the lock goes with the process, its file stays
+        first.communicate()
+    assert (out / ".mlcls_train.lock").is_file()
+    third = _mlcls(*args, "--epochs", "1", "--overwrite", "--json")
+    assert third.returncode == 0, third.stderr[-2000:]
+    assert (out / "previous_run" / "train.log").is_file()  # the killed run's records are kept
+
+
+@pytest.mark.slow
+@pytest.mark.paddle
+def test_a_new_run_into_an_earlier_one_is_refused_until_overwrite(tmp_path: Path) -> None:
+    made = make_dataset(tmp_path / "ds", classes=3, train=4, val=2)
+    out = tmp_path / "out"
+    args = ["train", str(made.root), *TINY, "-O", str(out), "--json"]
+    first = CliRunner().invoke(app, [*args, "--epochs", "2"])
+    assert first.exit_code == 0, first.output
+    (out / "evaluate_result.json").write_text("{}")  # as `mlcls eval` leaves it
+    (out / "notes.txt").write_text("mine")
+
+    refused = _mlcls(*args, "--epochs", "1")
+    assert refused.returncode == 2, refused.stderr[-2000:]
+    assert "holds an earlier training run" in refused.stderr and "epoch_2/" in refused.stderr
+    for way in ("--resume auto", "--output", "--overwrite"):
+        assert way in refused.stderr
+
+    again = CliRunner().invoke(app, [*args, "--epochs", "1", "--overwrite"])
+    assert again.exit_code == 0, again.output
+    assert not (out / "epoch_2").exists() and not (out / "evaluate_result.json").exists()  # nothing stale
+    assert sorted(p.name for p in out.glob("epoch_*")) == ["epoch_1"]
+    assert json.loads((out / "train_result.json").read_text())["models"]["last_2"] == {}
+    assert (out / "notes.txt").read_text() == "mine"
+    previous = out / "previous_run"
+    assert (previous / "best_model" / "inference" / "inference.yml").is_file()
+    assert (previous / "evaluate_result.json").is_file() and (previous / "train_result.json").is_file()
+    shutil.rmtree(out)

@@ -254,9 +254,9 @@ def test_missing_local_pretrained_file(tmp_path: Path) -> None:
         )
 
 
-def test_resume_auto_without_checkpoint(tmp_path: Path) -> None:
-    with pytest.raises(InputMissingError, match="no checkpoint"):
-        plan_training(_cfg(tmp_path, "Train.resume_path=auto"), SAMPLE_DATASET)
+def test_resume_auto_without_checkpoint_starts_a_new_run(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path, "Train.resume_path=auto", "Train.pretrain_weight_path=null")
+    assert plan_training(cfg, SAMPLE_DATASET)[0].resume is None
 
 
 def test_seen_dir_variable_name_is_stable() -> None:
