@@ -200,6 +200,25 @@ def resolve_resume_path(spec: str | os.PathLike[str], output_dir: str | os.PathL
     return prefix
 
 
+def read_states(prefix: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(states, info)`` of the checkpoint at ``prefix``, without its weights (``info`` may be empty)."""
+    import paddle
+
+    base = Path(prefix)
+    path = base.with_name(f"{base.name}.pdstates")
+    try:
+        states = paddle.load(str(path))
+    except Exception as exc:  # unpickling raises many types; all mean a damaged file
+        raise IOFailure(
+            f"cannot read checkpoint file {path}: {type(exc).__name__}: {exc}",
+            hint="the file is damaged; resume from another checkpoint (e.g. an epoch_N folder)",
+        ) from exc
+    info: dict[str, Any] = {}
+    with contextlib.suppress(OSError, ValueError):
+        info = json.loads(base.with_name(f"{base.name}.info.json").read_text(encoding="utf-8"))
+    return (states if isinstance(states, dict) else {}), (info if isinstance(info, dict) else {})
+
+
 def load_checkpoint(prefix: str | os.PathLike[str]) -> Checkpoint:
     """Read every file of the checkpoint at ``prefix`` (``.pdparams`` and ``.pdstates`` are required)."""
     import paddle

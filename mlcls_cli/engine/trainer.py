@@ -101,6 +101,7 @@ class TrainPlan:
     loss_gamma_pos: float = 0.0
     loss_clip: float = 0.05
     config_text: str = ""
+    dataset_identity: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -173,6 +174,88 @@ def resolve_pretrained(value: str | None, model_name: str) -> str | None:
             hint=f"pass an existing .pdparams file or URL, {NO_PRETRAINED_HINT}",
         )
     return str(path.resolve())
+
+
+def dataset_identity(root: Path, names: list[str]) -> dict[str, Any]:
+    """What a checkpoint records of its dataset: the class names and, per split, the sample count and a digest.
+
+    The digest covers each list's image paths and label vectors (not the separators or
+    line endings of the file, and not the image bytes).
+    """
+    import hashlib
+
+    from mlcls_cli.data.listfile import TRAIN_LIST, VAL_LIST, format_list_line, load_samples
+
+    identity: dict[str, Any] = {"dir": str(root), "classes": list(names)}
+    for split, list_file in (("train", TRAIN_LIST), ("val", VAL_LIST)):
+        samples = load_samples(root / list_file, len(names))
+        text = "\n".join(format_list_line(s.path, s.labels) for s in samples)
+        identity[split] = {
+            "samples": len(samples),
+            "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        }
+    return identity
+
+
+def resume_mismatches(plan: TrainPlan, states: dict[str, Any], info: dict[str, Any]) -> list[str]:
+    """How the run ``plan`` differs from the run that saved a checkpoint (model, input size, dataset); [] if not.
+
+    Checkpoints that predate a record (no dataset identity) are compared on what they hold.
+    """
+    diffs: list[str] = []
+    saved_model = states.get("model_name") or info.get("model_name")
+    if saved_model and saved_model != plan.model_name:
+        diffs.append(f"model {saved_model} (checkpoint) vs {plan.model_name} (this run)")
+    saved_size = states.get("image_size") or info.get("image_size")
+    if saved_size and int(saved_size) != plan.image_size:
+        diffs.append(f"image size {saved_size} vs {plan.image_size}")
+    saved = states.get("dataset") or {}
+    classes = saved.get("classes")
+    if classes is not None and list(classes) != plan.label_names:
+        if len(classes) != plan.num_classes:
+            diffs.append(f"{len(classes)} classes vs {plan.num_classes}")
+        else:
+            changed = [f"{a}->{b}" for a, b in zip(classes, plan.label_names, strict=True) if a != b]
+            diffs.append(
+                f"class names differ ({', '.join(changed[:3])}{', ...' if len(changed) > 3 else ''})"
+            )
+    elif classes is None and info.get("num_classes") and int(info["num_classes"]) != plan.num_classes:
+        diffs.append(f"{info['num_classes']} classes vs {plan.num_classes}")
+    for split in ("train", "val"):
+        old, new = saved.get(split), plan.dataset_identity.get(split)
+        if not old or not new or old.get("sha256") == new.get("sha256"):
+            continue
+        if old.get("samples") != new.get("samples"):
+            diffs.append(f"{split}.txt has {new['samples']} samples, the checkpoint's had {old['samples']}")
+        else:
+            diffs.append(f"{split}.txt lists other images or labels ({new['samples']} samples, as before)")
+    return diffs
+
+
+def _check_resume_fits(plan: TrainPlan) -> None:
+    """Refuse (exit 78) to resume a checkpoint saved by a run with another model, input size or dataset."""
+    from mlcls_cli.engine.checkpoint import read_states
+
+    if not plan.resume:
+        return
+    states, info = read_states(plan.resume)
+    diffs = resume_mismatches(plan, states, info)
+    if diffs:
+        config = Path(plan.resume).parent.parent / "config.yaml"
+        same_model = not diffs[0].startswith("model ")
+        new_run = (
+            f"start a new run from its weights (-o Train.pretrain_weight_path={plan.resume}.pdparams, "
+            "with --overwrite or another --output)"
+            if same_model
+            else "start a new run (--overwrite, or another --output)"
+        )
+        raise ConfigError(
+            f"cannot resume {plan.resume}: it was trained with other settings: " + "; ".join(diffs),
+            hint=f"resume with the checkpoint's settings (see {config}), or {new_run}",
+        )
+    saved_dir = (states.get("dataset") or {}).get("dir")
+    if saved_dir and saved_dir != plan.dataset_dir:
+        console.info(f"the dataset moved from {saved_dir} to {plan.dataset_dir}; its lists are unchanged")
 
 
 def _resume_point(spec: Any, output: Path, overwrite: bool) -> str | None:
@@ -292,7 +375,9 @@ def plan_training(
         loss_gamma_pos=float(cfg.get("Train.loss_gamma_pos", 0.0)),
         loss_clip=float(cfg.get("Train.loss_clip", 0.05)),
         config_text=cfg.to_yaml(),
+        dataset_identity=dataset_identity(root, names),
     )
+    _check_resume_fits(plan)
     return plan, spec
 
 
@@ -863,6 +948,8 @@ class Trainer:
             "seconds": p.seconds,
             "images": p.images,
             "model_name": self.plan.model_name,
+            "image_size": self.plan.image_size,
+            "dataset": self.plan.dataset_identity,
             "mlcls_version": __version__,
         }
 

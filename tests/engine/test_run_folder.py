@@ -78,3 +78,67 @@ def test_zero_keeps_no_epoch_checkpoint(dataset: Path, tmp_path: Path) -> None:
     assert (tmp_path / "latest" / "latest.pdstates").is_file()
     models = json.loads((tmp_path / "train_result.json").read_text())["models"]
     assert all(models[f"last_{i}"] == {} for i in range(1, 6))
+
+
+# --------------------------------------------------------------------------- resuming with other settings
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("finished")
+    made = make_dataset(root / "ds", classes=3, train=4, val=3)
+    out = root / "out"
+    Trainer(_plan(made.root, out, "Train.epochs_iters=1")).fit()
+    return made.root, out
+
+
+def _resume(dataset: Path, out: Path, *extra: str) -> TrainPlan:
+    return _plan(dataset, out, "Train.epochs_iters=2", "Train.resume_path=auto", *extra)
+
+
+def test_resume_with_the_same_settings_is_accepted(finished: tuple[Path, Path]) -> None:
+    dataset, out = finished
+    assert _resume(dataset, out).resume == str(out / "latest" / "latest")
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        (("Global.model=PP-HGNetV2-B0_ML",), "model PP-LCNet_x1_0_ML (checkpoint) vs PP-HGNetV2-B0_ML"),
+        (("Train.image_size=32",), "image size 16 vs 32"),
+    ],
+)
+def test_resume_with_another_model_or_size_is_refused(
+    finished: tuple[Path, Path], extra: tuple[str, ...], says: str
+) -> None:
+    from mlcls_cli.errors import ConfigError
+
+    dataset, out = finished
+    with pytest.raises(ConfigError, match="it was trained with other settings") as info:
+        _resume(dataset, out, *extra)
+    assert says in info.value.message and info.value.exit_code == 78
+    assert str(out / "config.yaml") in (info.value.hint or "")
+
+
+def test_resume_on_another_dataset_is_refused(finished: tuple[Path, Path], tmp_path: Path) -> None:
+    import shutil
+
+    from mlcls_cli.errors import ConfigError
+
+    dataset, out = finished
+    moved = tmp_path / "moved"
+    shutil.copytree(dataset, moved)
+    assert _resume(moved, out).resume  # the same lists in another folder are the same dataset
+
+    lines = (moved / "train.txt").read_text().splitlines()
+    (moved / "train.txt").write_text("\n".join([*lines, lines[0]]) + "\n")
+    with pytest.raises(ConfigError, match=r"train\.txt has 5 samples, the checkpoint's had 4"):
+        _resume(moved, out)
+    (moved / "train.txt").write_text("\n".join([lines[0].replace("1,0,0", "1,1,0"), *lines[1:]]) + "\n")
+    with pytest.raises(ConfigError, match=r"train\.txt lists other images or labels"):
+        _resume(moved, out)
+    (moved / "train.txt").write_text("\n".join(lines) + "\n")
+    (moved / "label.txt").write_text("0 cat\n1 dog\n2 cow\n")
+    with pytest.raises(ConfigError, match=r"class names differ \(car->cow\)") as info:
+        _resume(moved, out)
+    assert "Train.pretrain_weight_path=" in (info.value.hint or "")

@@ -150,8 +150,12 @@ def test_plan_refuses_a_new_run_into_an_earlier_one(tmp_path: Path) -> None:
     assert plan.overwrite and (tmp_path / "epoch_1").is_dir()  # planning clears nothing
 
 
+@pytest.mark.paddle
 def test_plan_resume_auto_rules(tmp_path: Path) -> None:
+    import paddle
+
     _fake_run(tmp_path)
+    paddle.save({"epoch": 1, "model_name": "PP-LCNet_x1_0_ML"}, str(tmp_path / "latest" / "latest.pdstates"))
     plan = plan_training(_cfg(tmp_path, "Train.resume_path=auto"), SAMPLE_DATASET)[0]
     assert plan.resume == str(tmp_path / "latest" / "latest")
     with pytest.raises(UsageError, match="--overwrite would delete the checkpoint"):

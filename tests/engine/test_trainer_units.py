@@ -289,3 +289,23 @@ def test_optimizer_state_survives_other_generated_parameter_names() -> None:
     key = f"{second[0].weight.name}_moment1_0"
     np.testing.assert_array_equal(np.asarray(restored[key]), np.asarray(saved["@0.weight@moment1_0"]))
     opt2.set_state_dict(restored)
+
+
+def test_resume_mismatches_of_a_checkpoint_without_a_dataset_record() -> None:
+    from mlcls_cli.engine.trainer import resume_mismatches
+
+    plan = TrainPlan(
+        model_name="PP-LCNet_x1_0_ML",
+        dataset_dir="/d",
+        output_dir="/o",
+        label_names=["a", "b", "c"],
+        epochs=2,
+        batch_size=2,
+        learning_rate=0.1,
+        warmup_epochs=0,
+        image_size=64,
+    )
+    assert resume_mismatches(plan, {"model_name": "PP-LCNet_x1_0_ML"}, {"image_size": 64}) == []
+    diffs = resume_mismatches(plan, {"model_name": "ResNet50_ML"}, {"image_size": 32, "num_classes": 5})
+    assert diffs == ["model ResNet50_ML (checkpoint) vs PP-LCNet_x1_0_ML (this run)", "image size 32 vs 64",
+                     "5 classes vs 3"]  # fmt: skip
