@@ -338,6 +338,12 @@ def plan_training(
 
     pretrained = None if resume else resolve_pretrained(cfg.get("Train.pretrain_weight_path"), model_name)
 
+    epochs, warmup = int(cfg.get("Train.epochs_iters")), int(cfg.get("Train.warmup_steps"))
+    if 0 < epochs <= warmup:
+        console.warn(
+            f"the warm-up (Train.warmup_steps={warmup} epochs) is not shorter than the run ({epochs} epochs): "
+            "it is capped to the first half of the run; set -o Train.warmup_steps=N to choose"
+        )
     set_dotted(cfg.data, "Global.mode", "train")
     set_dotted(cfg.data, "Global.dataset_dir", str(root))
     set_dotted(cfg.data, "Global.device", spec.config_value())
@@ -349,10 +355,10 @@ def plan_training(
         dataset_dir=str(root),
         output_dir=str(output),
         label_names=names,
-        epochs=int(cfg.get("Train.epochs_iters")),
+        epochs=epochs,
         batch_size=int(cfg.get("Train.batch_size")),
         learning_rate=float(cfg.get("Train.learning_rate")),
-        warmup_epochs=int(cfg.get("Train.warmup_steps")),
+        warmup_epochs=warmup,
         image_size=int(cfg.get("Train.image_size")),
         log_interval=int(cfg.get("Train.log_interval")),
         eval_interval=int(cfg.get("Train.eval_interval")),
@@ -685,13 +691,17 @@ class Trainer:
             )
         self.result.save()
         workers = self.train_loader.num_workers if hasattr(self.train_loader, "num_workers") else 0
+        warmup = f"{self.schedule.warmup_iters / self.iters_per_epoch:.3g} epoch(s)"
+        if 0 < plan.epochs <= plan.warmup_epochs:
+            warmup += f" (Train.warmup_steps={plan.warmup_epochs}, capped to half the run)"
+        ema = f"{plan.ema_decay} (warm-up tau {plan.ema_warmup_tau:g})" if plan.ema_decay else "off"
         header = (
             f"mlcls {__version__}: training {plan.model_name} on {plan.dataset_dir} "
             f"({len(self.train_set)} train / {len(self.val_samples)} val images, {plan.num_classes} classes)\n"
             f"device {plan.device}{f' x{plan.nproc} processes' if plan.nproc > 1 else ''}, "
             f"epochs {plan.epochs}, batch {plan.batch_size}{' per process' if plan.nproc > 1 else ''}, "
-            f"lr {plan.learning_rate:g}, warmup {plan.warmup_epochs} epoch(s), image size {plan.image_size}, "
-            f"EMA {plan.ema_decay or 'off'}, AMP {'O1' if plan.amp else 'off'}, seed {plan.seed}, "
+            f"lr {plan.learning_rate:g}, warmup {warmup}, image size {plan.image_size}, "
+            f"EMA {ema}, AMP {'O1' if plan.amp else 'off'}, seed {plan.seed}, "
             f"loss ASL(gamma_neg={plan.loss_gamma_neg:g}, gamma_pos={plan.loss_gamma_pos:g}, clip={plan.loss_clip:g}), "
             f"loader workers {workers}\n"
             f"pretrained: {plan.pretrained or 'none (from scratch)'}; output: {self.out}"

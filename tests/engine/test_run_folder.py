@@ -73,7 +73,15 @@ def test_save_interval_and_keeping_every_checkpoint(dataset: Path, tmp_path: Pat
 
 
 def test_zero_keeps_no_epoch_checkpoint(dataset: Path, tmp_path: Path) -> None:
-    Trainer(_plan(dataset, tmp_path, "Train.epochs_iters=2", "Train.keep_epoch_checkpoints=0")).fit()
+    plan = _plan(
+        dataset, tmp_path, "Train.epochs_iters=2", "Train.keep_epoch_checkpoints=0", "Train.warmup_steps=5"
+    )
+    Trainer(plan).fit()
+    # the banner states the warm-up the schedule really has
+    assert (
+        "warmup 1 epoch(s) (Train.warmup_steps=5, capped to half the run)"
+        in (tmp_path / "train.log").read_text()
+    )
     assert not list(tmp_path.glob("epoch_*"))
     assert (tmp_path / "latest" / "latest.pdstates").is_file()
     models = json.loads((tmp_path / "train_result.json").read_text())["models"]

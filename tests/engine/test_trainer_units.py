@@ -307,5 +307,22 @@ def test_resume_mismatches_of_a_checkpoint_without_a_dataset_record() -> None:
     )
     assert resume_mismatches(plan, {"model_name": "PP-LCNet_x1_0_ML"}, {"image_size": 64}) == []
     diffs = resume_mismatches(plan, {"model_name": "ResNet50_ML"}, {"image_size": 32, "num_classes": 5})
-    assert diffs == ["model ResNet50_ML (checkpoint) vs PP-LCNet_x1_0_ML (this run)", "image size 32 vs 64",
-                     "5 classes vs 3"]  # fmt: skip
+    assert diffs == [
+        "model ResNet50_ML (checkpoint) vs PP-LCNet_x1_0_ML (this run)",
+        "image size 32 vs 64",
+        "5 classes vs 3",
+    ]
+
+
+def test_a_warmup_as_long_as_the_run_is_capped_with_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan, _ = plan_training(
+        _cfg(tmp_path, "Train.pretrain_weight_path=null", "Train.epochs_iters=2"), SAMPLE_DATASET
+    )
+    assert plan.warmup_epochs == 5  # the packaged default
+    err = capsys.readouterr().err
+    assert "warning: the warm-up (Train.warmup_steps=5 epochs) is not shorter than the run (2 epochs)" in err
+    assert "first half of the run" in err
+    plan_training(_cfg(tmp_path, "Train.pretrain_weight_path=null", "Train.epochs_iters=6"), SAMPLE_DATASET)
+    assert "warm-up" not in capsys.readouterr().err
