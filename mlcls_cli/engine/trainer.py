@@ -337,6 +337,10 @@ def plan_training(
         amp = False
 
     pretrained = None if resume else resolve_pretrained(cfg.get("Train.pretrain_weight_path"), model_name)
+    if pretrained:
+        from mlcls_cli.models.weights import check_pretrained_file
+
+        check_pretrained_file(model_name, len(names), pretrained)
 
     epochs, warmup = int(cfg.get("Train.epochs_iters")), int(cfg.get("Train.warmup_steps"))
     if 0 < epochs <= warmup:
@@ -532,7 +536,7 @@ class Trainer:
         from mlcls_cli.engine.optim import build_optimizer
         from mlcls_cli.engine.transforms import build_eval_transform, build_train_transform
         from mlcls_cli.models import build_model
-        from mlcls_cli.models.weights import WeightsMismatchError, load_weights
+        from mlcls_cli.models.weights import load_pretrained
 
         plan, world = self.plan, self.world
         root = Path(plan.dataset_dir)
@@ -573,12 +577,7 @@ class Trainer:
 
         self.net = build_model(plan.model_name, k)
         if plan.pretrained and not plan.resume:
-            result = load_weights(self.net, plan.pretrained, strict=False, skip_head_on_mismatch=True)
-            if not result.loaded:
-                raise WeightsMismatchError(
-                    f"pretrained weights {plan.pretrained} share no entry with {plan.model_name}",
-                    hint=f"pass the {plan.model_name} weights, {NO_PRETRAINED_HINT}",
-                )
+            result = load_pretrained(self.net, plan.pretrained, plan.model_name)
             self._log(
                 f"loaded pretrained weights {plan.pretrained} ({len(result.loaded)} entries)", echo=False
             )

@@ -121,6 +121,111 @@ def _names(keys: list[str]) -> str:
     return shown + (f" and {len(keys) - _LIST_LIMIT} more" if len(keys) > _LIST_LIMIT else "")
 
 
+def _read_source(source: str | os.PathLike[str] | Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """``(label, {key: numpy array})`` of a weights file, URL or state_dict mapping."""
+    import numpy as np
+
+    if isinstance(source, Mapping):
+        state = {
+            k: np.asarray(v) for k, v in source.items() if k != STRUCTURED_NAME_KEY and hasattr(v, "shape")
+        }
+        return "<state_dict>", state
+    return str(source), read_state_dict(source)
+
+
+def _copy_into(own: Mapping[str, Any], state: Mapping[str, Any], keys: list[str]) -> list[str]:
+    """Set ``own[key]`` from ``state[key]`` (cast to the model's dtype) for each key; returns the keys."""
+    import paddle
+
+    for key in keys:
+        target = own[key]
+        value = paddle.to_tensor(state[key])
+        if value.dtype != target.dtype:
+            value = value.astype(target.dtype)
+        target.set_value(value)
+    return list(keys)
+
+
+def _check_pretrained(
+    own: Mapping[str, Any], heads: list[str], state: Mapping[str, Any], label: str, model_name: str
+) -> None:
+    """Raise :class:`WeightsMismatchError` when a backbone (non-head) entry of ``own`` is missing or reshaped."""
+    backbone = [k for k in own if not any(k.startswith(p) for p in heads)]
+    missing = [k for k in backbone if k not in state]
+    reshaped = [k for k in backbone if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
+    if not (missing or reshaped):
+        return
+    problems = []
+    if missing:
+        problems.append(
+            f"{len(missing)} of its {len(backbone)} backbone entries are missing ({_names(missing)})"
+        )
+    if reshaped:
+        details = [f"{k} {list(state[k].shape)} vs {list(own[k].shape)}" for k in reshaped]
+        problems.append(f"{len(reshaped)} have another shape, file vs model ({_names(details)})")
+    raise WeightsMismatchError(
+        f"pretrained weights {label} (Train.pretrain_weight_path) do not fit {model_name}: "
+        + "; ".join(problems)
+        + "; are they weights of another model?",
+        hint=f"pass weights of {model_name} (its official ones are the default Train.pretrain_weight_path), "
+        "or train from scratch with --no-pretrained",
+    )
+
+
+def check_pretrained_file(model_name: str, num_classes: int, source: str | os.PathLike[str]) -> None:
+    """Refuse (exit 78) weights to fine-tune ``model_name`` from whose backbone does not fit, before any training.
+
+    The model is built without allocating its weights (``paddle.LazyGuard``), so this is cheap.
+    """
+    import paddle
+
+    from mlcls_cli.models import build_model
+
+    with paddle.LazyGuard():
+        model = build_model(model_name, num_classes)
+    label, state = _read_source(source)
+    _check_pretrained(model.state_dict(), [p for p in _head_prefixes(model) if p], state, label, model_name)
+
+
+def load_pretrained(
+    model: nn.Layer, source: str | os.PathLike[str] | Mapping[str, Any], model_name: str
+) -> LoadResult:
+    """Load weights to fine-tune from: the whole backbone must load; only the ML-Decoder head may differ.
+
+    The head may be missing from the file (backbone-only weights, e.g. ImageNet ones) or
+    shaped for another class count; such head entries keep their fresh initialisation.
+    A backbone entry that is missing or of another shape means weights of another
+    architecture: :class:`WeightsMismatchError` (exit 78), nothing loaded. Entries of
+    the file the model does not have are ignored.
+    """
+    label, state = _read_source(source)
+    own = model.state_dict()
+    heads = [p for p in _head_prefixes(model) if p]
+    _check_pretrained(own, heads, state, label, model_name)
+    result = LoadResult(source=label)
+    head = [k for k in own if any(k.startswith(p) for p in heads)]
+    result.missing = [k for k in head if k not in state]
+    result.skipped = [k for k in head if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
+    result.unexpected = [k for k in state if k not in own]
+    result.loaded = _copy_into(own, state, [k for k in own if k in state and k not in result.skipped])
+    notes = []
+    if result.missing:
+        notes.append(
+            f"the file has no ML-Decoder head entries for {_names(result.missing)}: they start afresh"
+        )
+    if result.skipped:
+        notes.append(f"head entries shaped for another class count start afresh ({_names(result.skipped)})")
+    if result.unexpected:
+        notes.append(
+            f"{len(result.unexpected)} entries of the file are not in the model ({_names(result.unexpected)})"
+        )
+    console.info(
+        f"pretrained weights: loaded {len(result.loaded)} of {len(own)} entries from {label}"
+        + "".join(f"; {n}" for n in notes)
+    )
+    return result
+
+
 def load_weights(
     model: nn.Layer,
     source: str | os.PathLike[str] | Mapping[str, Any],
@@ -137,18 +242,7 @@ def load_weights(
     :class:`WeightsMismatchError` naming them, and nothing is loaded; without
     it, the matching entries load and the rest is reported in the result.
     """
-    import numpy as np
-    import paddle
-
-    if isinstance(source, Mapping):
-        label = "<state_dict>"
-        state = {
-            k: np.asarray(v) for k, v in source.items() if k != STRUCTURED_NAME_KEY and hasattr(v, "shape")
-        }
-    else:
-        label = str(source)
-        state = read_state_dict(source)
-
+    label, state = _read_source(source)
     own = model.state_dict()
     result = LoadResult(source=label)
     result.missing = [k for k in own if k not in state]
@@ -175,13 +269,7 @@ def load_weights(
         )
 
     excluded = set(result.skipped) | set(result.mismatched)
-    for key, target in own.items():
-        if key in state and key not in excluded:
-            value = paddle.to_tensor(state[key])
-            if value.dtype != target.dtype:
-                value = value.astype(target.dtype)
-            target.set_value(value)
-            result.loaded.append(key)
+    result.loaded = _copy_into(own, state, [k for k in own if k in state and k not in excluded])
 
     if result.skipped:
         bias = next((k for k in result.skipped if k.endswith("group_conv.bias")), None)

@@ -231,3 +231,21 @@ def test_a_new_run_into_an_earlier_one_is_refused_until_overwrite(tmp_path: Path
     assert (previous / "best_model" / "inference" / "inference.yml").is_file()
     assert (previous / "evaluate_result.json").is_file() and (previous / "train_result.json").is_file()
     shutil.rmtree(out)
+
+
+@pytest.mark.paddle
+def test_pretrained_weights_of_another_model_exit_78_before_anything_is_written(tmp_path: Path) -> None:
+    from mlcls_cli.models import build_model
+    from mlcls_cli.models.weights import save_weights
+
+    made = make_dataset(tmp_path / "ds", classes=3, train=4, val=2)
+    weights = save_weights(build_model("PP-LCNet_x1_0_ML", 3), tmp_path / "lcnet.pdparams")
+    out = tmp_path / "out"
+    proc = _mlcls(
+        "train", str(made.root), "--model", "PP-HGNetV2-B0_ML", "--device", "cpu", "--image-size", "32",
+        "-O", str(out), "-o", f"Train.pretrain_weight_path={weights}",
+    )  # fmt: skip
+    assert proc.returncode == 78, proc.stderr[-2000:]
+    assert "do not fit PP-HGNetV2-B0_ML" in proc.stderr and "backbone entries are missing" in proc.stderr
+    assert "--no-pretrained" in proc.stderr and "Traceback" not in proc.stderr
+    assert not out.exists() or not any(out.iterdir())

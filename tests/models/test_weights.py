@@ -189,3 +189,57 @@ def test_save_failure_is_an_io_error(paddle, tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(IOFailure, match="cannot write"):
         save_weights(_lcnet(paddle, 4, seed=11), blocker / "model.pdparams")
+
+
+# --------------------------------------------------------------------------- weights to fine-tune from
+
+
+def test_pretrained_weights_of_another_architecture_are_refused(paddle, tmp_path: Path) -> None:
+    from mlcls_cli.models import build_model
+    from mlcls_cli.models.weights import check_pretrained_file, load_pretrained
+
+    lcnet = tmp_path / "lcnet.pdparams"
+    save_weights(build_model("PP-LCNet_x1_0_ML", 80), lcnet)
+    with pytest.raises(WeightsMismatchError) as info:
+        check_pretrained_file("PP-HGNetV2-B0_ML", 3, lcnet)
+    message = info.value.message
+    assert info.value.exit_code == ExitCode.CONFIG == 78
+    assert f"pretrained weights {lcnet} (Train.pretrain_weight_path) do not fit PP-HGNetV2-B0_ML" in message
+    assert "backbone entries are missing (stem." in message
+    assert "--no-pretrained" in (info.value.hint or "")
+    hgnet = build_model("PP-HGNetV2-B0_ML", 3)
+    before = {k: np.asarray(v).copy() for k, v in hgnet.state_dict().items()}
+    with pytest.raises(WeightsMismatchError):
+        load_pretrained(hgnet, lcnet, "PP-HGNetV2-B0_ML")
+    for key, value in hgnet.state_dict().items():  # nothing was loaded
+        np.testing.assert_array_equal(np.asarray(value), before[key], err_msg=key)
+
+
+def test_pretrained_weights_may_differ_in_the_head_only(paddle, saved80, capsys) -> None:
+    from mlcls_cli.models.weights import load_pretrained
+
+    path, state = saved80
+    model = _lcnet(paddle, 33, seed=5)
+    result = load_pretrained(
+        model, path, "PP-LCNet_x0_25_ML"
+    )  # another class count: the head's three start afresh
+    assert sorted(result.skipped) == sorted(HEAD) and not result.missing
+    assert "shaped for another class count" in capsys.readouterr().err
+
+    backbone_only = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    backbone_only["fc.weight"] = np.zeros((8, 1000), dtype="float32")  # an ImageNet classifier: not ours
+    model = _lcnet(paddle, 33, seed=5)
+    result = load_pretrained(model, backbone_only, "PP-LCNet_x0_25_ML")
+    assert result.missing and all(k.startswith("fc.") for k in result.missing)
+    assert result.unexpected == ["fc.weight"]
+    np.testing.assert_array_equal(
+        np.asarray(model.state_dict()["conv1.conv.weight"]), state["conv1.conv.weight"]
+    )
+    assert "no ML-Decoder head entries" in capsys.readouterr().err
+
+    reshaped = dict(state)
+    reshaped["conv1.conv.weight"] = np.zeros((1, 3, 3, 3), dtype="float32")
+    with pytest.raises(
+        WeightsMismatchError, match=r"1 have another shape, file vs model \(conv1\.conv\.weight"
+    ):
+        load_pretrained(_lcnet(paddle, 33, seed=5), reshaped, "PP-LCNet_x0_25_ML")
