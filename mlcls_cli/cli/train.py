@@ -10,6 +10,30 @@ import typer
 from mlcls_cli import console
 from mlcls_cli.cli.common import ConfigOpt, OverrideOpt, cli_command
 
+#: Packaged defaults quoted in --help, per model ("others": every model not listed), as in
+#: config/defaults/models/*.yaml; a test keeps them in step.
+DEFAULT_EPOCHS = {"others": "20"}
+DEFAULT_BATCH_SIZE = {
+    "PP-LCNet_x1_0_ML": "32",
+    "PP-HGNetV2-B6_ML": "16",
+    "CLIP_vit_base_patch16_448_ML": "16",
+    "others": "64",
+}
+DEFAULT_LR = {"CLIP_vit_base_patch16_448_ML": "5e-5", "others": "1e-4"}
+
+
+def _from_config(values: dict[str, str]) -> str:
+    """``[default: from the model's config: 32 for A, 16 for B and C, else 64]``."""
+    groups: dict[str, list[str]] = {}
+    for name, value in values.items():
+        if name != "others":
+            groups.setdefault(value, []).append(name)
+    parts = [f"{value} for {' and '.join(names)}" for value, names in groups.items()]
+    if parts:
+        parts.append(f"else {values['others']}")
+    text = ", ".join(parts) or values["others"]
+    return f"[default: from the model's config: {text}]"
+
 
 @cli_command()
 def command(
@@ -26,12 +50,22 @@ def command(
             "--model", "-m", help="Zoo model to fine-tune (see `mlcls models`). [default: PP-LCNet_x1_0_ML]"
         ),
     ] = None,
-    epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="Train.epochs_iters.")] = None,
+    epochs: Annotated[
+        int | None,
+        typer.Option("--epochs", min=1, help=f"Train.epochs_iters. {_from_config(DEFAULT_EPOCHS)}"),
+    ] = None,
     batch_size: Annotated[
-        int | None, typer.Option("--batch-size", "-b", min=1, help="Train.batch_size (per process).")
+        int | None,
+        typer.Option(
+            "--batch-size",
+            "-b",
+            min=1,
+            help=f"Train.batch_size (per process). {_from_config(DEFAULT_BATCH_SIZE)}",
+        ),
     ] = None,
     lr: Annotated[
-        float | None, typer.Option("--lr", min=0.0, help="Train.learning_rate (peak, AdamW).")
+        float | None,
+        typer.Option("--lr", min=0.0, help=f"Train.learning_rate (peak, AdamW). {_from_config(DEFAULT_LR)}"),
     ] = None,
     device: Annotated[
         str | None,
@@ -132,36 +166,60 @@ def command(
         render_summary(summary)
 
 
-def render_summary(summary: dict[str, Any]) -> None:
-    """Print the end-of-training summary table on stdout."""
-    from rich.table import Table
-
-    best = summary["best"]
-    last = summary["last"]
-    table = Table(title=f"{summary['model_name']}: training done", title_justify="left", show_header=False)
-    table.add_column("what")
-    table.add_column("value")
+def summary_rows(summary: dict[str, Any]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The summary as ``(key, value)`` rows: the figures, and the result paths (never shortened)."""
+    best, last = summary["best"], summary["last"]
 
     def fmt(value: Any) -> str:
         return "-" if value is None else f"{value:.4f}"
 
-    table.add_row(
-        "best MultiLabelMAP",
-        f"{fmt(best['MultiLabelMAP'])} (epoch {best['epoch']}, {best['weights']} weights)",
-    )
-    table.add_row(
-        f"last MultiLabelMAP (epoch {last['epoch']})",
-        f"{fmt(last['MultiLabelMAP'])} model, {fmt(last['MultiLabelMAP_ema'])} EMA",
-    )
-    table.add_row("epochs / image size", f"{summary['epochs']} / {summary['image_size']} px")
-    table.add_row(
-        "device", summary["device"] + (f" x{summary['nproc']}" if summary.get("nproc", 1) > 1 else "")
-    )
     speed = summary.get("images_per_s")
-    table.add_row(
-        "training time", f"{summary['train_seconds']:.1f} s" + (f" ({speed:.1f} images/s)" if speed else "")
-    )
-    table.add_row("best weights", best["pdparams"])
-    table.add_row("inference package", best["inference_dir"])
-    table.add_row("train_result.json", summary["train_result"])
-    console.out_console().print(table)
+    figures = [
+        ("model", summary["model_name"]),
+        (
+            "best MultiLabelMAP",
+            f"{fmt(best['MultiLabelMAP'])} (epoch {best['epoch']}, {best['weights']} weights)",
+        ),
+        (
+            "last MultiLabelMAP",
+            f"{fmt(last['MultiLabelMAP'])} model, {fmt(last['MultiLabelMAP_ema'])} EMA (epoch {last['epoch']})",
+        ),
+        ("epochs / image size", f"{summary['epochs']} / {summary['image_size']} px"),
+        ("device", summary["device"] + (f" x{summary['nproc']}" if summary.get("nproc", 1) > 1 else "")),
+        (
+            "training time",
+            f"{summary['train_seconds']:.1f} s" + (f" ({speed:.1f} images/s)" if speed else ""),
+        ),
+    ]
+    paths = [
+        ("best weights", best["pdparams"]),
+        ("inference package", best["inference_dir"]),
+        ("train_result.json", summary["train_result"]),
+    ]
+    return figures, paths
+
+
+def render_summary(summary: dict[str, Any]) -> None:
+    """Print the end-of-training summary on stdout: plain ``key: value`` lines, a table on a terminal.
+
+    Paths are printed whole on a line of their own in both forms (a terminal wraps them
+    itself), so they can be copied.
+    """
+    import sys
+
+    figures, paths = summary_rows(summary)
+    out = console.out_console()
+    if not out.is_terminal:
+        sys.stdout.write("".join(f"{key}: {value}\n" for key, value in [*figures, *paths]))
+        sys.stdout.flush()
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{summary['model_name']}: training done", title_justify="left", show_header=False)
+    table.add_column("what", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    for key, value in figures[1:]:
+        table.add_row(key, value)
+    out.print(table)
+    for key, value in paths:
+        out.print(f"{key}: {value}", markup=False, highlight=False, soft_wrap=True)

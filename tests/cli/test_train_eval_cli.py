@@ -64,6 +64,82 @@ def test_help_lists_the_options() -> None:
         assert option in evaluate.output
 
 
+def test_train_help_shows_the_defaults_the_model_configs_give() -> None:
+    from mlcls_cli.cli.train import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_LR
+    from mlcls_cli.config import resolve_config
+    from mlcls_cli.models.registry import MODELS
+
+    for name in MODELS:
+        cfg = resolve_config(name)
+        for key, quoted in (
+            ("Train.epochs_iters", DEFAULT_EPOCHS),
+            ("Train.batch_size", DEFAULT_BATCH_SIZE),
+            ("Train.learning_rate", DEFAULT_LR),
+        ):
+            assert float(quoted.get(name, quoted["others"])) == float(cfg.get(key)), (name, key)
+    text = " ".join(CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "300"}).output.split())
+    assert "Train.epochs_iters. [default: from the model's config: 20]" in text
+    assert "[default: from the model's config: 32 for PP-LCNet_x1_0_ML, 16 for PP-HGNetV2-B6_ML and" in text
+    assert "[default: from the model's config: 5e-5 for CLIP_vit_base_patch16_448_ML, else 1e-4]" in text
+
+
+def _summary(out: str) -> dict:
+    return {
+        "model_name": "PP-LCNet_x1_0_ML",
+        "best": {
+            "MultiLabelMAP": 0.91234,
+            "epoch": 3,
+            "weights": "ema",
+            "pdparams": f"{out}/best_model/best_model.pdparams",
+            "inference_dir": f"{out}/best_model/inference",
+        },
+        "last": {"epoch": 4, "MultiLabelMAP": 0.9, "MultiLabelMAP_ema": None},
+        "epochs": 4,
+        "image_size": 32,
+        "device": "cpu",
+        "nproc": 1,
+        "train_seconds": 12.34,
+        "images_per_s": 56.7,
+        "train_result": f"{out}/train_result.json",
+    }
+
+
+def test_train_summary_is_key_value_lines_with_whole_paths_off_a_terminal(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from mlcls_cli.cli.train import render_summary
+
+    out = "/a/rather/long/output/folder/" + "x" * 60
+    render_summary(_summary(out))
+    lines = capsys.readouterr().out.splitlines()
+    assert "best MultiLabelMAP: 0.9123 (epoch 3, ema weights)" in lines
+    assert "last MultiLabelMAP: 0.9000 model, - EMA (epoch 4)" in lines
+    assert f"best weights: {out}/best_model/best_model.pdparams" in lines
+    assert f"inference package: {out}/best_model/inference" in lines
+    assert f"train_result.json: {out}/train_result.json" in lines
+    assert all(": " in line for line in lines) and not any("\u2026" in line for line in lines)
+
+
+def test_train_summary_on_a_narrow_terminal_keeps_paths_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from rich.console import Console
+
+    from mlcls_cli import console
+    from mlcls_cli.cli.train import render_summary
+
+    screen = io.StringIO()
+    terminal = Console(file=screen, force_terminal=True, width=80, soft_wrap=True, color_system=None)
+    monkeypatch.setitem(console._consoles, "out", terminal)
+    out = "/a/rather/long/output/folder/" + "x" * 60
+    render_summary(_summary(out))
+    text = screen.getvalue()
+    assert "training done" in text and "0.9123 (epoch 3, ema weights)" in text  # the table
+    assert f"best weights: {out}/best_model/best_model.pdparams\n" in text  # whole, on one line
+    assert f"inference package: {out}/best_model/inference\n" in text
+    assert "\u2026" not in text
+
+
 def test_broken_dataset_exits_65_pointing_at_check(tmp_path: Path) -> None:
     made = make_dataset(tmp_path / "ds", classes=3, train=4, val=2)
     made.set_list_line("val", 1, "images/img_00004.png\t1,0")  # wrong vector length
