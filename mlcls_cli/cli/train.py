@@ -12,26 +12,27 @@ from mlcls_cli.cli.common import ConfigOpt, OverrideOpt, cli_command
 
 #: Packaged defaults quoted in --help, per model ("others": every model not listed), as in
 #: config/defaults/models/*.yaml; a test keeps them in step.
-DEFAULT_EPOCHS = {"others": "20"}
+DEFAULT_EPOCHS = {"SmallCNN_ML": "30", "others": "20"}
 DEFAULT_BATCH_SIZE = {
     "PP-LCNet_x1_0_ML": "32",
     "PP-HGNetV2-B6_ML": "16",
     "CLIP_vit_base_patch16_448_ML": "16",
+    "SmallCNN_ML": "16",
     "others": "64",
 }
-DEFAULT_LR = {"CLIP_vit_base_patch16_448_ML": "5e-5", "others": "1e-4"}
+DEFAULT_LR = {"CLIP_vit_base_patch16_448_ML": "5e-5", "SmallCNN_ML": "3e-3", "others": "1e-4"}
 
 
 def _from_config(values: dict[str, str]) -> str:
-    """``[default: from the model's config: 32 for A, 16 for B and C, else 64]``."""
+    """``[default: from the model's config: 32 for A; 16 for B, C; else 64]``."""
     groups: dict[str, list[str]] = {}
     for name, value in values.items():
         if name != "others":
             groups.setdefault(value, []).append(name)
-    parts = [f"{value} for {' and '.join(names)}" for value, names in groups.items()]
+    parts = [f"{value} for {', '.join(names)}" for value, names in groups.items()]
     if parts:
         parts.append(f"else {values['others']}")
-    text = ", ".join(parts) or values["others"]
+    text = "; ".join(parts) or values["others"]
     return f"[default: from the model's config: {text}]"
 
 

@@ -116,6 +116,16 @@ def _head_prefixes(model: nn.Layer) -> list[str]:
     return prefixes
 
 
+def _fine_tune_heads(model: nn.Layer) -> list[str]:
+    """Prefixes of the class-dependent head: the ML-Decoder, else a plain classifier's final linear ``fc``."""
+    from paddle import nn
+
+    heads = [p for p in _head_prefixes(model) if p]
+    if not heads and isinstance(getattr(model, "fc", None), nn.Linear):
+        heads = ["fc."]
+    return heads
+
+
 def _names(keys: list[str]) -> str:
     shown = ", ".join(keys[:_LIST_LIMIT])
     return shown + (f" and {len(keys) - _LIST_LIMIT} more" if len(keys) > _LIST_LIMIT else "")
@@ -184,13 +194,13 @@ def check_pretrained_file(model_name: str, num_classes: int, source: str | os.Pa
     with paddle.LazyGuard():
         model = build_model(model_name, num_classes)
     label, state = _read_source(source)
-    _check_pretrained(model.state_dict(), [p for p in _head_prefixes(model) if p], state, label, model_name)
+    _check_pretrained(model.state_dict(), _fine_tune_heads(model), state, label, model_name)
 
 
 def load_pretrained(
     model: nn.Layer, source: str | os.PathLike[str] | Mapping[str, Any], model_name: str
 ) -> LoadResult:
-    """Load weights to fine-tune from: the whole backbone must load; only the ML-Decoder head may differ.
+    """Load weights to fine-tune from: the whole backbone must load; only the head (ML-Decoder or fc) may differ.
 
     The head may be missing from the file (backbone-only weights, e.g. ImageNet ones) or
     shaped for another class count; such head entries keep their fresh initialisation.
@@ -200,7 +210,7 @@ def load_pretrained(
     """
     label, state = _read_source(source)
     own = model.state_dict()
-    heads = [p for p in _head_prefixes(model) if p]
+    heads = _fine_tune_heads(model)
     _check_pretrained(own, heads, state, label, model_name)
     result = LoadResult(source=label)
     head = [k for k in own if any(k.startswith(p) for p in heads)]
@@ -210,9 +220,7 @@ def load_pretrained(
     result.loaded = _copy_into(own, state, [k for k in own if k in state and k not in result.skipped])
     notes = []
     if result.missing:
-        notes.append(
-            f"the file has no ML-Decoder head entries for {_names(result.missing)}: they start afresh"
-        )
+        notes.append(f"the file has no head entries for {_names(result.missing)}: they start afresh")
     if result.skipped:
         notes.append(f"head entries shaped for another class count start afresh ({_names(result.skipped)})")
     if result.unexpected:

@@ -78,9 +78,9 @@ def test_train_help_shows_the_defaults_the_model_configs_give() -> None:
         ):
             assert float(quoted.get(name, quoted["others"])) == float(cfg.get(key)), (name, key)
     text = " ".join(CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "300"}).output.split())
-    assert "Train.epochs_iters. [default: from the model's config: 20]" in text
-    assert "[default: from the model's config: 32 for PP-LCNet_x1_0_ML, 16 for PP-HGNetV2-B6_ML and" in text
-    assert "[default: from the model's config: 5e-5 for CLIP_vit_base_patch16_448_ML, else 1e-4]" in text
+    assert "Train.epochs_iters. [default: from the model's config: 30 for SmallCNN_ML; else 20]" in text
+    assert "[default: from the model's config: 32 for PP-LCNet_x1_0_ML; 16 for PP-HGNetV2-B6_ML, CLIP" in text
+    assert "5e-5 for CLIP_vit_base_patch16_448_ML; 3e-3 for SmallCNN_ML; else 1e-4]" in text
 
 
 def _summary(out: str) -> dict:

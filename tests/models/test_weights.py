@@ -235,7 +235,7 @@ def test_pretrained_weights_may_differ_in_the_head_only(paddle, saved80, capsys)
     np.testing.assert_array_equal(
         np.asarray(model.state_dict()["conv1.conv.weight"]), state["conv1.conv.weight"]
     )
-    assert "no ML-Decoder head entries" in capsys.readouterr().err
+    assert "no head entries" in capsys.readouterr().err
 
     reshaped = dict(state)
     reshaped["conv1.conv.weight"] = np.zeros((1, 3, 3, 3), dtype="float32")
@@ -243,3 +243,15 @@ def test_pretrained_weights_may_differ_in_the_head_only(paddle, saved80, capsys)
         WeightsMismatchError, match=r"1 have another shape, file vs model \(conv1\.conv\.weight"
     ):
         load_pretrained(_lcnet(paddle, 33, seed=5), reshaped, "PP-LCNet_x0_25_ML")
+
+
+def test_small_cnn_weights_for_another_class_count_fine_tune(paddle, tmp_path: Path) -> None:
+    from mlcls_cli.models import build_model
+    from mlcls_cli.models.weights import check_pretrained_file, load_pretrained
+
+    path = save_weights(build_model("SmallCNN_ML", 5), tmp_path / "small.pdparams")
+    check_pretrained_file("SmallCNN_ML", 3, path)
+    result = load_pretrained(build_model("SmallCNN_ML", 3), path, "SmallCNN_ML")
+    assert sorted(result.skipped) == ["fc.bias", "fc.weight"]
+    with pytest.raises(WeightsMismatchError, match="do not fit PP-LCNet_x1_0_ML"):
+        check_pretrained_file("PP-LCNet_x1_0_ML", 3, path)
