@@ -46,6 +46,8 @@ def _complete(words: str) -> list[str]:
     [
         ("mlcls predict --model PP-HG", {"PP-HGNetV2-B0_ML", "PP-HGNetV2-B4_ML", "PP-HGNetV2-B6_ML"}),
         ("mlcls eval --model Res", {"ResNet50_ML"}),
+        ("mlcls train --model Sm", {"SmallCNN_ML"}),
+        ("mlcls train --device cp", {"cpu"}),
         ("mlcls serve --model CLIP", {"CLIP_vit_base_patch16_448_ML"}),
         ("mlcls models download PP-L", {"PP-LCNet_x1_0_ML"}),
         ("mlcls get-config multi", {"multi_label_image_classification"}),

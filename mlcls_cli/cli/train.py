@@ -8,32 +8,14 @@ from typing import Annotated, Any
 import typer
 
 from mlcls_cli import console
-from mlcls_cli.cli.common import ConfigOpt, OverrideOpt, cli_command
-
-#: Packaged defaults quoted in --help, per model ("others": every model not listed), as in
-#: config/defaults/models/*.yaml; a test keeps them in step.
-DEFAULT_EPOCHS = {"SmallCNN_ML": "30", "others": "20"}
-DEFAULT_BATCH_SIZE = {
-    "PP-LCNet_x1_0_ML": "32",
-    "PP-HGNetV2-B6_ML": "16",
-    "CLIP_vit_base_patch16_448_ML": "16",
-    "SmallCNN_ML": "16",
-    "others": "64",
-}
-DEFAULT_LR = {"CLIP_vit_base_patch16_448_ML": "5e-5", "SmallCNN_ML": "3e-3", "others": "1e-4"}
+from mlcls_cli.cli.common import ConfigOpt, OverrideOpt, cli_command, complete_device, complete_model
 
 
-def _from_config(values: dict[str, str]) -> str:
-    """``[default: from the model's config: 32 for A; 16 for B, C; else 64]``."""
-    groups: dict[str, list[str]] = {}
-    for name, value in values.items():
-        if name != "others":
-            groups.setdefault(value, []).append(name)
-    parts = [f"{value} for {', '.join(names)}" for value, names in groups.items()]
-    if parts:
-        parts.append(f"else {values['others']}")
-    text = "; ".join(parts) or values["others"]
-    return f"[default: from the model's config: {text}]"
+def _from_config(field_name: str, fmt: str = "{}") -> str:
+    """``[default: from the model's config: 32 for A; 16 for B, C; else 64]`` (the registry mirrors the configs)."""
+    from mlcls_cli.models.registry import describe_defaults
+
+    return f"[default: from the model's config: {describe_defaults(field_name, fmt)}]"
 
 
 @cli_command()
@@ -48,12 +30,15 @@ def command(
     model: Annotated[
         str | None,
         typer.Option(
-            "--model", "-m", help="Zoo model to fine-tune (see `mlcls models`). [default: PP-LCNet_x1_0_ML]"
+            "--model",
+            "-m",
+            help="Zoo model to fine-tune (see `mlcls models`). [default: PP-LCNet_x1_0_ML]",
+            autocompletion=complete_model,
         ),
     ] = None,
     epochs: Annotated[
         int | None,
-        typer.Option("--epochs", min=1, help=f"Train.epochs_iters. {_from_config(DEFAULT_EPOCHS)}"),
+        typer.Option("--epochs", min=1, help=f"Train.epochs_iters. {_from_config('epochs')}"),
     ] = None,
     batch_size: Annotated[
         int | None,
@@ -61,18 +46,23 @@ def command(
             "--batch-size",
             "-b",
             min=1,
-            help=f"Train.batch_size (per process). {_from_config(DEFAULT_BATCH_SIZE)}",
+            help=f"Train.batch_size (per process). {_from_config('batch_size')}",
         ),
     ] = None,
     lr: Annotated[
         float | None,
-        typer.Option("--lr", min=0.0, help=f"Train.learning_rate (peak, AdamW). {_from_config(DEFAULT_LR)}"),
+        typer.Option(
+            "--lr",
+            min=0.0,
+            help=f"Train.learning_rate (peak, AdamW). {_from_config('learning_rate', '{:g}')}",
+        ),
     ] = None,
     device: Annotated[
         str | None,
         typer.Option(
             "--device",
             help="cpu, gpu, gpu:0 or gpu:0,1 (one process per GPU). [default: gpu:0 if usable, else cpu]",
+            autocompletion=complete_device,
         ),
     ] = None,
     output: Annotated[

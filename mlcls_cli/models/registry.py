@@ -38,6 +38,7 @@ class ModelInfo:
     paddlex_learning_rate: float | None  # what PaddleX's module config says (too high for AdamW fine-tuning)
     description: str
     input_size: int = 448
+    epochs: int = 20  # Train.epochs_iters of the packaged config
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     use_amp: bool = True
@@ -156,12 +157,27 @@ MODELS: dict[str, ModelInfo] = {
             learning_rate=0.003,
             paddlex_learning_rate=None,
             input_size=64,
+            epochs=30,
             official=False,
             description="mlcls's own 3-block CNN for small images (not a PaddleX model, no official weights): "
             "learns from scratch on small data; demos and tests.",
         ),
     )
 }
+
+
+def describe_defaults(field_name: str, fmt: str = "{}") -> str:
+    """A model attribute's value across the zoo for help texts: "32 for A; 16 for B, C; else 64"."""
+    from collections import Counter
+
+    values = {name: fmt.format(getattr(info, field_name)) for name, info in MODELS.items()}
+    common, _ = Counter(values.values()).most_common(1)[0]
+    groups: dict[str, list[str]] = {}
+    for name, value in values.items():
+        if value != common:
+            groups.setdefault(value, []).append(name)
+    parts = [f"{value} for {', '.join(names)}" for value, names in groups.items()]
+    return "; ".join([*parts, f"else {common}"]) if parts else common
 
 
 def model_names() -> list[str]:

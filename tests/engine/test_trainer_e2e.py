@@ -2,9 +2,12 @@
 
 Chance level: a scorer without information ranks positives at random, so its AP for a
 class is that class's positive rate; the sample dataset's val split has a mean positive
-rate of 0.417 (train: 0.505). The run below (from scratch, 32 px, 20 epochs of 18 batches
-of 4, about a minute on 2 CPU cores) reaches a best val mAP of 0.64 (measured: at or above
-0.60 from epoch 12 on), and its best weights score 0.71 on the train split.
+rate of 0.417 (train: 0.505). The run below (SmallCNN_ML from scratch with the packaged
+recipe, 64 px, 20 epochs of 18 batches of 4, about 10 s of training on 2 CPU cores)
+reached a best val mAP of 0.913-0.969 over seeds 0-4, and its best weights 0.996-0.999 on
+the train split; the tests ask for chance + 0.35 (0.77 val, 0.85 train), far below
+every seed. (PP-LCNet_x1_0_ML with the ML-Decoder memorises this small set instead:
+about 0.64 val; see SmallCNN's module docstring.)
 """
 
 from __future__ import annotations
@@ -26,15 +29,12 @@ from tests.conftest import SAMPLE_DATASET
 
 pytestmark = [pytest.mark.paddle, pytest.mark.slow]
 
-SIZE = 32
+SIZE = 64
+MODEL = "SmallCNN_ML"
+LEARNING_MARGIN = 0.35
 TRAIN_ARGS = [
-    "--model", "PP-LCNet_x1_0_ML", "--no-pretrained", "--device", "cpu", "--image-size", str(SIZE),
-    "--epochs", "20", "--batch-size", "4", "--lr", "0.002",
-    # quick convergence from scratch: no augmentation, and plain BCE (ASL without focusing or clip),
-    # which suits this balanced dataset (half the labels are positive) better than the COCO setting
-    "-o", "Train.warmup_steps=1", "-o", "Train.cutout=false", "-o", "Train.randaugment=false",
-    "-o", "Train.loss_gamma_neg=0", "-o", "Train.loss_clip=0", "-o", "Train.eval_interval=2",
-    "-o", "Train.save_interval=10", "-o", "Train.log_interval=5",
+    "--model", MODEL, "--device", "cpu", "--epochs", "20", "--batch-size", "4",
+    "-o", "Train.eval_interval=2", "-o", "Train.save_interval=10", "-o", "Train.log_interval=5",
 ]  # fmt: skip
 
 
@@ -63,7 +63,7 @@ def test_training_learns_well_above_chance(run: dict[str, Any]) -> None:
     chance = chance_level()
     assert chance == pytest.approx(0.4167, abs=1e-3)
     best = run["summary"]["best"]["MultiLabelMAP"]
-    assert best >= chance + 0.15, f"best val mAP {best:.3f} vs chance {chance:.3f}"
+    assert best >= chance + LEARNING_MARGIN, f"best val mAP {best:.3f} vs chance {chance:.3f}"
     fitted = _eval(
         "--weights",
         str(run["out"] / "best_model" / "best_model.pdparams"),
@@ -73,7 +73,7 @@ def test_training_learns_well_above_chance(run: dict[str, Any]) -> None:
         str(run["out"] / "eval_train"),
         "--no-plots",
     )["MultiLabelMAP"]
-    assert fitted >= chance_level("train") + 0.15, (
+    assert fitted >= chance_level("train") + LEARNING_MARGIN, (
         f"train mAP {fitted:.3f} vs chance {chance_level('train'):.3f}"
     )
 
@@ -123,7 +123,7 @@ def test_eval_of_the_saved_weights_gives_the_training_map(run: dict[str, Any], t
     saved = json.loads((tmp_path / "evaluate_result.json").read_text())
     assert list(saved)[:2] == ["done_flag", "metrics"] and saved["done_flag"] is True
     assert saved["metrics"]["MultiLabelMAP"] == doc["MultiLabelMAP"]
-    assert saved["image_size"] == SIZE and saved["model_name"] == "PP-LCNet_x1_0_ML"
+    assert saved["image_size"] == SIZE and saved["model_name"] == MODEL
     assert len(saved["per_class"]) == 6 and saved["at_top_k"]["k"] == 3
     for name in ("pr_curves.png", "ap_per_class.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -151,7 +151,7 @@ def test_exported_package_predicts_what_the_trained_weights_compute(run: dict[st
     predictor = PaddlePredictor(run["out"] / "best_model" / "inference", device="cpu")
     assert predictor.label_list[:3] == ["circle", "square", "triangle"] and predictor.input_size == SIZE
     probs = predictor.run(batch)
-    model = build_model("PP-LCNet_x1_0_ML", 6)
+    model = build_model(MODEL, 6)
     load_weights(model, run["out"] / "best_model" / "best_model.pdparams")
     model.eval()
     with paddle.no_grad():
