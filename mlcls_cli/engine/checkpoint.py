@@ -28,6 +28,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,29 @@ def _fsync_file(path: Path) -> None:
         os.fsync(fh.fileno())
 
 
+@contextlib.contextmanager
+def _staged_folder(out: Path, name: str) -> Iterator[Path]:
+    """A temp folder beside ``<out>/<name>/`` to fill; it replaces that folder atomically when the block ends."""
+    target = out / name
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        staged = Path(tempfile.mkdtemp(prefix=f".{name}.save-", dir=out))
+    except OSError as exc:
+        raise IOFailure(f"cannot write checkpoint {target}: {exc.strerror or exc}") from exc
+    try:
+        yield staged
+        os.chmod(staged, 0o755)  # mkdtemp creates 0700
+        replace_dir(staged, target)
+    except OSError as exc:
+        raise IOFailure(
+            f"cannot write checkpoint {target}: {exc.strerror or exc}",
+            hint="check free disk space and permissions of the output folder",
+        ) from exc
+    finally:
+        if staged.exists():
+            shutil.rmtree(staged, ignore_errors=True)
+
+
 def save_checkpoint(
     output_dir: str | os.PathLike[str],
     name: str,
@@ -77,13 +101,7 @@ def save_checkpoint(
     import paddle
 
     out = Path(output_dir)
-    target = out / name
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        staged = Path(tempfile.mkdtemp(prefix=f".{name}.save-", dir=out))
-    except OSError as exc:
-        raise IOFailure(f"cannot write checkpoint {target}: {exc.strerror or exc}") from exc
-    try:
+    with _staged_folder(out, name) as staged:
         parts: dict[str, Any] = {"pdparams": model_state, "pdopt": optimizer_state, "pdstates": states}
         if ema_state is not None:
             parts["pdema"] = ema_state
@@ -96,29 +114,14 @@ def save_checkpoint(
         info_path = staged / f"{name}.info.json"
         info_path.write_text(json.dumps(info or {}, indent=2) + "\n", encoding="utf-8")
         _fsync_file(info_path)
-        os.chmod(staged, 0o755)  # mkdtemp creates 0700
-        replace_dir(staged, target)
-    except OSError as exc:
-        raise IOFailure(
-            f"cannot write checkpoint {target}: {exc.strerror or exc}",
-            hint="check free disk space and permissions of the output folder",
-        ) from exc
-    finally:
-        if staged.exists():
-            shutil.rmtree(staged, ignore_errors=True)
-    return target
+    return out / name
 
 
 def link_checkpoint(output_dir: str | os.PathLike[str], source: str, name: str) -> Path:
     """Make ``<output_dir>/<name>/`` a copy of checkpoint ``<source>/`` (hard links where possible); returns it."""
     out = Path(output_dir)
     origin = out / source
-    target = out / name
-    try:
-        staged = Path(tempfile.mkdtemp(prefix=f".{name}.save-", dir=out))
-    except OSError as exc:
-        raise IOFailure(f"cannot write checkpoint {target}: {exc.strerror or exc}") from exc
-    try:
+    with _staged_folder(out, name) as staged:
         for path in origin.iterdir():
             if not path.name.startswith(f"{source}."):
                 continue
@@ -127,17 +130,7 @@ def link_checkpoint(output_dir: str | os.PathLike[str], source: str, name: str) 
                 os.link(path, copy)
             except OSError:  # a file system without hard links
                 shutil.copy2(path, copy)
-        os.chmod(staged, 0o755)  # mkdtemp creates 0700
-        replace_dir(staged, target)
-    except OSError as exc:
-        raise IOFailure(
-            f"cannot write checkpoint {target}: {exc.strerror or exc}",
-            hint="check free disk space and permissions of the output folder",
-        ) from exc
-    finally:
-        if staged.exists():
-            shutil.rmtree(staged, ignore_errors=True)
-    return target
+    return out / name
 
 
 def epoch_folders(output_dir: str | os.PathLike[str]) -> list[tuple[int, Path]]:
