@@ -3,7 +3,7 @@
 One model is exported (random weights; speed does not depend on their values) and a
 folder of JPEG photos-sized images is generated. Then, on CPU:
 
-- **floor**: ``PaddlePredictor.run`` on batches that were decoded and preprocessed
+- **floor**: ``Predictor.run`` (Paddle Inference) on batches that were decoded and preprocessed
   beforehand: the inference cost alone;
 - **predict**: the code path of ``mlcls predict FOLDER --json`` in this process
   (:func:`mlcls_cli.inference.runner.run_prediction`: folder walk, decoding,
@@ -33,47 +33,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-
-def _make_images(folder: Path, count: int, width: int, height: int) -> list[Path]:
-    """JPEGs with smooth gradients and noise (compress and decode like photos, unlike pure noise)."""
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    paths = []
-    for i in range(count):
-        base = np.stack(
-            [128 + 100 * np.sin(xx / (20 + i) + c) * np.cos(yy / (30 + 2 * c + i)) for c in range(3)],
-            axis=-1,
-        )
-        pixels = np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8)
-        path = folder / f"img_{i:04d}.jpg"
-        Image.fromarray(pixels).save(path, quality=90)
-        paths.append(path)
-    return paths
-
-
-def _export(model_name: str, size: int, out: Path) -> Path:
-    import paddle
-
-    from mlcls_cli.models import build_model
-    from mlcls_cli.models.export import export_model
-
-    paddle.seed(0)
-    model = build_model(model_name, num_classes=80)
-    model.eval()
-    return export_model(
-        model, out, model_name=model_name, label_list=[f"c{i}" for i in range(80)], input_size=size
-    )
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import export_random, make_images
 
 
 def _floor_runner(model_dir: Path, paths: list[Path], batch: int, threads: int) -> Callable[[], float]:
     """A timed run of the bare predictor over pre-made batches; returns seconds."""
     from mlcls_cli.inference.inputs import InputItem, load_image
-    from mlcls_cli.inference.predictor import PaddlePredictor
+    from mlcls_cli.inference.predictor import Predictor
     from mlcls_cli.inference.preprocess import Preprocessor
 
-    predictor = PaddlePredictor(model_dir, device="cpu", cpu_threads=threads)
+    predictor = Predictor(model_dir, device="cpu", cpu_threads=threads, backend="paddle")
     pre = Preprocessor.from_config(predictor.config)
     tensors = [pre(load_image(InputItem("path", str(p), str(p), p.stem, ".jpg"))) for p in paths]
     batches = [np.stack(tensors[i : i + batch]) for i in range(0, len(tensors), batch)]
@@ -95,7 +66,9 @@ def _predict_runner(
     from mlcls_cli.inference.model import create_model
     from mlcls_cli.inference.runner import run_prediction
 
-    model = create_model(model_dir=model_dir, device="cpu", cpu_threads=threads, workers=workers)
+    model = create_model(
+        model_dir=model_dir, device="cpu", cpu_threads=threads, workers=workers, backend="paddle"
+    )
     sink = io.StringIO()
 
     def emit(result) -> None:
@@ -135,8 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         root = Path(tmp)
         folder = root / "images"
         folder.mkdir()
-        paths = _make_images(folder, args.images, width, height)
-        model_dir = _export(args.model, args.size, root / "model")
+        paths = make_images(folder, args.images, width, height)
+        model_dir = export_random(args.model, args.size, root / "model")
         floor_run = _floor_runner(model_dir, paths, args.batch_size, args.cpu_threads)
         predict_run = _predict_runner(
             model_dir, folder, len(paths), args.batch_size, args.cpu_threads, args.workers

@@ -8,7 +8,15 @@ from typing import Annotated, Any
 import typer
 
 from mlcls_cli import console
-from mlcls_cli.cli.common import ConfigOpt, OverrideOpt, cli_command, complete_device, complete_model
+from mlcls_cli.cli.common import (
+    BackendOpt,
+    ConfigOpt,
+    OverrideOpt,
+    PrecisionOpt,
+    cli_command,
+    complete_device,
+    complete_model,
+)
 
 
 @cli_command()
@@ -74,6 +82,8 @@ def command(
     no_plots: Annotated[
         bool, typer.Option("--no-plots", help="Skip pr_curves.png and ap_per_class.png.")
     ] = False,
+    backend: BackendOpt = None,
+    precision: PrecisionOpt = None,
     config: ConfigOpt = None,
     override: OverrideOpt = None,
 ) -> None:
@@ -115,6 +125,8 @@ def command(
         top_k=top_k,
         tune=tune_thresholds,
         plots=not no_plots,
+        backend=backend,
+        precision=precision,
     )
     result = run_evaluation(plan)
     if console.state.json:

@@ -299,6 +299,12 @@ def _report_clean(result: CleanResult, nothing: str = "") -> None:
 # --- info -----------------------------------------------------------------------------------
 
 
+def _backends() -> dict[str, str | None]:
+    from mlcls_cli.inference.backends import available_backends
+
+    return available_backends()
+
+
 @cli_command()
 def info_command(verify: VerifyOpt = False) -> None:
     """Show the cache root, its total size and every entry (models, files, leftovers)."""
@@ -317,6 +323,7 @@ def info_command(verify: VerifyOpt = False) -> None:
                 "total_size": cache_size(),
                 "entries": [e.to_dict() for e in entries],
                 "environment": env,
+                "backends": _backends(),
             }
         )
         return
@@ -326,6 +333,9 @@ def info_command(verify: VerifyOpt = False) -> None:
     for key, value in env.items():
         if value:
             out.print(f"{key}={value}", markup=False)
+    from mlcls_cli.inference.backends import describe
+
+    out.print(f"Backends: {describe()}", markup=False)
     if not entries:
         out.print("No entries.", markup=False)
         return

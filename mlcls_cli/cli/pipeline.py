@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mlcls_cli.cli.common import cli_command, complete_pipeline
+from mlcls_cli.cli.common import BackendOpt, PrecisionOpt, cli_command, complete_pipeline
 from mlcls_cli.cli.predict import (
     BatchOpt,
     DeviceOpt,
@@ -43,19 +43,28 @@ def command(
     top_k: TopKOpt = None,
     batch_size: BatchOpt = None,
     cpu_threads: ThreadsOpt = None,
+    backend: BackendOpt = None,
+    precision: PrecisionOpt = None,
     override: PipelineOverrideOpt = None,
 ) -> None:
     """Run a pipeline: `mlcls pipeline --pipeline multi_label_image_classification --input photo.jpg`.
 
     Options given here beat the YAML's values (model, model_dir, batch_size, device,
-    threshold). Output and exit codes as `mlcls predict`.
+    threshold, backend, precision). Output and exit codes as `mlcls predict`.
     """
     items = gather_inputs(inputs, input_opt)
     from mlcls_cli.inference.pipeline import create_pipeline
     from mlcls_cli.inference.postprocess import parse_threshold_text
 
     thr: Any = parse_threshold_text(threshold) if threshold is not None else None
-    runner = create_pipeline(pipeline, device=device, config_overrides=override, cpu_threads=cpu_threads)
+    runner = create_pipeline(
+        pipeline,
+        device=device,
+        config_overrides=override,
+        cpu_threads=cpu_threads,
+        backend=backend,
+        precision=precision,
+    )
     run_and_report(runner, items, batch_size=batch_size, threshold=thr, top_k=top_k, save_path=save_path)
 
 

@@ -8,7 +8,14 @@ from typing import Annotated, Any
 import typer
 
 from mlcls_cli import console
-from mlcls_cli.cli.common import cli_command, complete_device, complete_model, complete_pipeline
+from mlcls_cli.cli.common import (
+    BackendOpt,
+    PrecisionOpt,
+    cli_command,
+    complete_device,
+    complete_model,
+    complete_pipeline,
+)
 from mlcls_cli.errors import InputMissingError, UsageError
 
 InputsArg = Annotated[
@@ -86,7 +93,7 @@ ThreadsOpt = Annotated[
         "--cpu-threads",
         min=1,
         metavar="N",
-        help="Paddle Inference math threads on CPU [default: 1, or MLCLS_CPU_THREADS].",
+        help="Math threads of the backend on CPU [default: one per core, or MLCLS_CPU_THREADS].",
     ),
 ]
 
@@ -182,6 +189,8 @@ def command(
     device: DeviceOpt = None,
     save_path: SaveOpt = None,
     cpu_threads: ThreadsOpt = None,
+    backend: BackendOpt = None,
+    precision: PrecisionOpt = None,
     override: PipelineOverrideOpt = None,
 ) -> None:
     """Predict labels: `mlcls predict photo.jpg --model PP-LCNet_x1_0_ML`, or a folder with --model-dir DIR.
@@ -204,6 +213,8 @@ def command(
             model_name=model,
             model_dir=str(model_dir) if model_dir is not None else None,
             cpu_threads=cpu_threads,
+            backend=backend,
+            precision=precision,
         )
     else:
         if override:
@@ -217,7 +228,9 @@ def command(
             )
         from mlcls_cli.inference.model import create_model
 
-        runner = create_model(model, model_dir, device=device, cpu_threads=cpu_threads)
+        runner = create_model(
+            model, model_dir, device=device, cpu_threads=cpu_threads, backend=backend, precision=precision
+        )
     run_and_report(runner, items, batch_size=batch_size, threshold=thr, top_k=top_k, save_path=save_path)
 
 

@@ -9,7 +9,14 @@ from typing import Annotated, Any
 import typer
 
 from mlcls_cli import console
-from mlcls_cli.cli.common import cli_command, complete_device, complete_model, complete_pipeline
+from mlcls_cli.cli.common import (
+    BackendOpt,
+    PrecisionOpt,
+    cli_command,
+    complete_device,
+    complete_model,
+    complete_pipeline,
+)
 from mlcls_cli.errors import UsageError
 
 DEFAULT_PIPELINE = "image_multilabel_classification"
@@ -93,6 +100,8 @@ def command(
         float,
         typer.Option("--max-body-mb", help="Largest request body and downloaded image, in MiB (413 above)."),
     ] = 20.0,
+    backend: BackendOpt = None,
+    precision: PrecisionOpt = None,
 ) -> None:
     """Serve the pipeline over HTTP: POST /multilabel-image-classification, GET /health (PaddleX API).
 
@@ -117,6 +126,8 @@ def command(
         threshold=_parse_threshold(threshold),
         allow_url_inputs=allow_url_inputs,
         max_body_mb=max_body_mb,
+        backend=backend,
+        precision=precision,
     )
 
 
@@ -131,6 +142,8 @@ def _serve(
     threshold: Any,
     allow_url_inputs: bool | None,
     max_body_mb: float,
+    backend: str | None = None,
+    precision: str | None = None,
 ) -> None:
     from mlcls_cli.serving.app import ENDPOINT, HEALTH, create_app
     from mlcls_cli.serving.server import (
@@ -149,7 +162,13 @@ def _serve(
     worker: InferenceWorker | None = None
     try:
         pipe = load_pipeline(
-            pipeline_spec, model=model, model_dir=model_dir, device=device, threshold=threshold
+            pipeline_spec,
+            model=model,
+            model_dir=model_dir,
+            device=device,
+            threshold=threshold,
+            backend=backend,
+            precision=precision,
         )
         worker = InferenceWorker(pipe)
         visualize = bool(getattr(pipe, "visualize", True))  # Serving.visualize of the pipeline config

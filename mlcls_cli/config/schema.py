@@ -134,6 +134,9 @@ def _coerce_threshold(value: Any, spec: Spec) -> Any:
 
 S = Spec
 _ignored = dict(ignored=True)
+#: Inference backends and precisions (mlcls_cli.inference.backends; repeated here to keep this module light).
+_BACKENDS = ("auto", "paddle", "onnxruntime", "openvino", "tensorrt")
+_PRECISIONS = ("fp32", "bf16")
 
 MODULE_SCHEMA: dict[str, Spec] = {
     "Global.model": S("str"),
@@ -178,6 +181,8 @@ MODULE_SCHEMA: dict[str, Spec] = {
     "Train.basic_config_path": S("str", nullable=True, **_ignored),
     "Evaluate.weight_path": S("str", nullable=True),
     "Evaluate.log_interval": S("int", minimum=1),
+    "Evaluate.backend": S("str", nullable=True, choices=_BACKENDS),
+    "Evaluate.precision": S("str", nullable=True, choices=_PRECISIONS),
     "Evaluate.basic_config_path": S("str", nullable=True, **_ignored),
     "Export.weight_path": S("str", nullable=True),
     "Export.basic_config_path": S("str", nullable=True, **_ignored),
@@ -185,8 +190,12 @@ MODULE_SCHEMA: dict[str, Spec] = {
     "Predict.model_dir": S("str", nullable=True),
     "Predict.input": S("any"),
     "Predict.threshold": S("threshold", nullable=True),
+    "Predict.backend": S("str", nullable=True, choices=_BACKENDS),
+    "Predict.precision": S("str", nullable=True, choices=_PRECISIONS),
     "Predict.kernel_option": S("any", subtree=True, **_ignored),
-    "Predict.use_hpip": S("bool", nullable=True, **_ignored),
+    "Predict.use_hpip": S(
+        "bool", nullable=True
+    ),  # PaddleX: true = its fast backends; mlcls: auto (the default)
     "Predict.hpi_config": S("any", subtree=True, **_ignored),
     "Predict.genai_config": S("any", subtree=True, **_ignored),
     "Benchmark": S("any", subtree=True, **_ignored),
@@ -203,10 +212,12 @@ PIPELINE_SCHEMA: dict[str, Spec] = {
     _SUB + "model_dir": S("str", nullable=True),
     _SUB + "batch_size": S("int", minimum=1),
     _SUB + "threshold": S("threshold", nullable=True),
-    _SUB + "use_hpip": S("bool", nullable=True, **_ignored),
+    _SUB + "backend": S("str", nullable=True, choices=_BACKENDS),
+    _SUB + "precision": S("str", nullable=True, choices=_PRECISIONS),
+    _SUB + "use_hpip": S("bool", nullable=True),
     _SUB + "hpi_config": S("any", subtree=True, **_ignored),
     _SUB + "genai_config": S("any", subtree=True, **_ignored),
-    "use_hpip": S("bool", nullable=True, **_ignored),
+    "use_hpip": S("bool", nullable=True),
     "hpi_config": S("any", subtree=True, **_ignored),
     "Serving.visualize": S("bool"),
     "Serving.extra": S("any", subtree=True, **_ignored),

@@ -161,6 +161,8 @@ class EvalPlan:
     top_k: int | None = 3
     tune_thresholds: bool = False
     plots: bool = True
+    backend: str | None = None  # for an inference package: None = auto
+    precision: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -220,9 +222,10 @@ def _dataset_scores(plan: EvalPlan, samples: list[Any]) -> tuple[np.ndarray, boo
         loader = build_loader(dataset, batch_size=plan.batch_size, shuffle=False, drop_last=False)
         return predict_logits(model, loader, progress=f"evaluating {plan.split}"), True
 
-    from mlcls_cli.inference.predictor import PaddlePredictor
+    from mlcls_cli.inference.predictor import Predictor
 
-    predictor = PaddlePredictor(plan.weights, device=plan.device)
+    predictor = Predictor(plan.weights, device=plan.device, backend=plan.backend, precision=plan.precision)
+    console.info(f"evaluating the package with {predictor.describe()}")
     outputs: list[np.ndarray] = []
     with console.progress(f"evaluating {plan.split}", len(dataset), unit="images") as bar:
         for start in range(0, len(dataset), plan.batch_size):
@@ -354,6 +357,8 @@ def plan_evaluation(
     top_k: int | None = 3,
     tune: bool = False,
     plots: bool = True,
+    backend: str | None = None,
+    precision: str | None = None,
 ) -> EvalPlan:
     """Resolve what to evaluate from the command line, the config and the training run's ``config.yaml``.
 
@@ -381,6 +386,14 @@ def plan_evaluation(
             "no weights given", hint="pass --weights (a .pdparams file or an inference package folder)"
         )
     kind, target = locate_weights(target)
+    chosen_backend = backend or cfg.get("Evaluate.backend")
+    chosen_precision = precision or cfg.get("Evaluate.precision")
+    if kind == "pdparams" and (chosen_backend not in (None, "auto", "paddle") or chosen_precision == "bf16"):
+        raise UsageError(
+            f"--backend {chosen_backend or 'auto'} --precision {chosen_precision or 'fp32'} evaluates an inference "
+            "package; .pdparams weights run in paddle's dygraph mode",
+            hint="pass the exported package (--weights output/best_model/inference)",
+        )
     config_path, trained = find_training_config(target)
     recorded = trained_settings(trained)
     package = _package_settings(target) if kind == "inference" else {}
@@ -445,4 +458,6 @@ def plan_evaluation(
         top_k=top_k,
         tune_thresholds=tune,
         plots=plots,
+        backend=chosen_backend,
+        precision=chosen_precision,
     )

@@ -29,6 +29,7 @@ from mlcls_cli.hub.manifest import (
     check_file,
     check_folder,
     meta_path,
+    read_json,
     tree_size,
 )
 from mlcls_cli.utils.env import ENV_HOME
@@ -153,7 +154,7 @@ def model_lock_path(name: str) -> Path:
 class CacheEntry:
     """One thing in the cache."""
 
-    kind: str  # inference | pretrained | archive | file | part | leftover
+    kind: str  # inference | pretrained | archive | file | onnx | part | leftover
     name: str  # model name, or file name for other downloads
     path: Path
     size: int
@@ -287,7 +288,40 @@ def list_cached(*, verify: bool = False) -> list[CacheEntry]:
                 if path.name.endswith(META_SUFFIX):
                     continue
                 entries.append(_file_entry("file", path.name, path, None, verify))
+    entries.extend(_onnx_entries())
     entries.extend(_tmp_entries())
+    return entries
+
+
+def onnx_dir() -> Path:
+    """Where packages without ``inference.onnx`` have their converted graph, one folder per package hash."""
+    return cache_root() / "onnx"
+
+
+def _onnx_entries() -> list[CacheEntry]:
+    """Converted ONNX graphs (named by model, from their source record) and unfinished conversions."""
+    entries: list[CacheEntry] = []
+    folder = onnx_dir()
+    if not folder.is_dir():
+        return entries
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+        record = read_json(sub / "source.json") or {}
+        model = record.get("model_name") if isinstance(record.get("model_name"), str) else None
+        complete = (sub / "inference.onnx").is_file() and bool(record)
+        failed = (sub / "failed.json").is_file()
+        state = EntryState.OK if complete else EntryState.CORRUPT if failed else EntryState.PARTIAL
+        detail = (
+            f"converted from {record.get('package')}"
+            if complete
+            else "the conversion failed"
+            if failed
+            else "unfinished conversion"
+        )
+        entries.append(
+            CacheEntry(
+                "onnx", model or sub.name[:12], sub, tree_size(sub), state, detail, model, sub / ".lock"
+            )
+        )
     return entries
 
 

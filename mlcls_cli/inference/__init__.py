@@ -2,7 +2,7 @@
 
 - :func:`create_model` / :class:`MultiLabelModel` (``model.py``) and
   :func:`create_pipeline` / :class:`MultiLabelPipeline` (``pipeline.py``): the Python API.
-- :class:`PaddlePredictor` (``predictor.py``): a package run on arrays.
+- :class:`Predictor` (``predictor.py``): a package run on arrays by one backend (``backends/``).
 - ``inputs.py``, ``preprocess.py``, ``postprocess.py``, ``result.py``, ``batching.py``,
   ``device.py``: the stages.
 
@@ -20,8 +20,9 @@ _EXPORTS = {
     "MultiLabelModel": "model",
     "create_pipeline": "pipeline",
     "MultiLabelPipeline": "pipeline",
-    "PaddlePredictor": "predictor",
-    "locate_package": "predictor",
+    "Predictor": "predictor",
+    "InferencePackage": "package",
+    "locate_package": "package",
     "MLClassResult": "result",
     "InputError": "inputs",
     "InputFailure": "inputs",

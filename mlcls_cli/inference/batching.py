@@ -7,8 +7,9 @@ in-memory and URL inputs are kept with their results (file inputs are re-read wh
 a picture is drawn).
 
 Paddle Inference keeps Python's GIL while it runs a batch, so loader threads only
-pay off when inference runs elsewhere (GPU); on CPU loading is inline by default
-(:func:`default_workers`; measured in ``benchmarks/bench_predict.py``).
+pay off when inference runs elsewhere (GPU) or on a backend that releases the GIL
+(ONNX Runtime, OpenVINO); with Paddle Inference on CPU loading is inline
+(:func:`default_workers`; measured in ``benchmarks/bench_predict.py`` and ``bench_backends.py``).
 """
 
 from __future__ import annotations
@@ -36,16 +37,18 @@ class Prepared:
     image: Image.Image | None  # kept only for inputs that cannot be re-read later
 
 
-def default_workers(device: str = "cpu") -> int:
-    """Loader threads for ``device``: none on CPU, one per spare core (1..4) on GPU.
+def default_workers(device: str = "cpu", *, releases_gil: bool = False) -> int:
+    """Loader threads: one per core (at most 4) with a backend that releases the GIL or on a GPU, else none.
 
-    On CPU, Paddle Inference holds the GIL while it runs, so a loader thread cannot
+    Paddle Inference holds the GIL while it runs on the CPU, so a loader thread cannot
     overlap with it and only adds contention: loading inline measured 0.89-0.92 of the
     bare predictor against 0.73-0.80 with one loader thread (``bench_predict.py``, 2 cores).
+    ONNX Runtime and OpenVINO release it, so decoding overlaps with inference: on 2
+    cores, 2 loader threads gave 51 images/s against 48.5 with one (``bench_backends.py``).
     """
-    if not str(device).startswith("gpu"):
+    if not str(device).startswith("gpu") and not releases_gil:
         return 0
-    return max(1, min(4, (os.cpu_count() or 2) - 1))
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 def prepare(item: InputItem, preprocessor: Preprocessor, urls: URLSettings) -> Prepared:

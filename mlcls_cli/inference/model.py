@@ -23,8 +23,7 @@ from mlcls_cli.inference.batching import Prepared, batches, default_workers, pre
 from mlcls_cli.inference.device import resolve_device
 from mlcls_cli.inference.inputs import InputError, InputFailure, InputItem, iter_inputs, url_settings
 from mlcls_cli.inference.postprocess import Postprocessor, check_top_k
-from mlcls_cli.inference.predictor import PaddlePredictor
-from mlcls_cli.inference.preprocess import Preprocessor
+from mlcls_cli.inference.predictor import Predictor
 from mlcls_cli.inference.result import MLClassResult
 
 OnError = str | Callable[[InputFailure], None]
@@ -46,7 +45,7 @@ class MultiLabelModel:
 
     def __init__(
         self,
-        predictor: PaddlePredictor,
+        predictor: Predictor,
         *,
         threshold: Any = None,
         batch_size: int = 1,
@@ -57,12 +56,16 @@ class MultiLabelModel:
         allow_urls: bool = True,
     ) -> None:
         self.predictor = predictor
-        self.preprocessor = Preprocessor.from_config(predictor.config)
+        self.preprocessor = predictor.preprocessor
         self.postprocessor = Postprocessor(predictor.label_list, default_threshold=predictor.threshold)
         self.threshold = self.postprocessor.thresholds(threshold) if threshold is not None else None
         self.batch_size = _batch_size(batch_size)
         self.top_k = check_top_k(top_k)
-        self.workers = default_workers(str(predictor.device)) if workers is None else max(0, int(workers))
+        self.workers = (
+            default_workers(str(predictor.device), releases_gil=predictor.runtime.releases_gil)
+            if workers is None
+            else max(0, int(workers))
+        )
         self.urls = url_settings(url_max_bytes, url_timeout, allow_urls)
         self.failures: list[InputFailure] = []
 
@@ -85,6 +88,16 @@ class MultiLabelModel:
     def device(self) -> str:
         """The device predictions run on (``cpu`` or ``gpu:N``)."""
         return str(self.predictor.device)
+
+    @property
+    def backend(self) -> str:
+        """The backend running the model (paddle, tensorrt, onnxruntime, openvino)."""
+        return self.predictor.backend
+
+    @property
+    def precision(self) -> str:
+        """fp32 or bf16."""
+        return self.predictor.precision
 
     def _failure_handler(self, on_error: OnError) -> Callable[[InputFailure], None]:
         if callable(on_error):
@@ -173,7 +186,10 @@ class MultiLabelModel:
                 )
 
     def __repr__(self) -> str:
-        return f"MultiLabelModel({self.model_name!r}, dir={str(self.model_dir)!r}, device={self.device})"
+        return (
+            f"MultiLabelModel({self.model_name!r}, dir={str(self.model_dir)!r}, device={self.device}, "
+            f"backend={self.backend}, precision={self.precision})"
+        )
 
 
 def _resolve_dir(model_name: str | None, model_dir: str | os.PathLike[str] | None) -> tuple[Path, str | None]:
@@ -204,6 +220,9 @@ def create_model(
     batch_size: int = 1,
     top_k: int | None = None,
     cpu_threads: int | None = None,
+    backend: str | None = None,
+    precision: str | None = None,
+    use_hpip: bool = False,
     **options: Any,
 ) -> MultiLabelModel:
     """Load a multi-label classifier (PaddleX's ``create_model`` signature).
@@ -214,15 +233,27 @@ def create_model(
     ``inference/``; with ``model_name`` too, the package's ``Global.model_name`` must
     match. ``threshold``/``top_k``/``batch_size`` are defaults for ``predict``;
     ``device`` is ``cpu``, ``gpu`` or ``gpu:N`` (default: gpu:0 when available).
+    ``backend`` is ``auto`` (the default: the fastest installed for the device),
+    ``paddle``, ``onnxruntime``, ``openvino`` or ``tensorrt``; PaddleX's
+    ``use_hpip=True`` means ``auto`` too. ``precision`` is ``fp32`` (default) or
+    ``bf16`` (OpenVINO on a CPU that supports it).
     Other ``options``: ``workers`` (loader threads), ``url_max_bytes``,
     ``url_timeout``, ``allow_urls``.
     """
     unknown = sorted(set(options) - {"workers", "url_max_bytes", "url_timeout", "allow_urls"})
     if unknown:
         raise TypeError(f"create_model() got unexpected keyword argument(s): {', '.join(unknown)}")
+    from mlcls_cli.inference.backends import check_choice
+
     where = resolve_device(device)  # a missing GPU fails before any download
+    if use_hpip and backend is None:
+        backend = "auto"  # PaddleX's switch for its high-performance backends; auto is also the default
+    check_choice(backend, precision)  # an unknown name fails before any download too
     folder, expected = _resolve_dir(model_name, model_dir)
-    predictor = PaddlePredictor(folder, device=where, cpu_threads=cpu_threads)
+    predictor = Predictor(
+        folder, device=where, cpu_threads=cpu_threads, backend=backend or "auto", precision=precision
+    )
+    console.info(f"model {predictor.model_name or '?'} from {predictor.model_dir}: {predictor.describe()}")
     if expected is not None and predictor.model_name is not None and predictor.model_name != expected:
         raise UsageError(
             f"model name mismatch: {predictor.model_dir} holds {predictor.model_name!r}, not {expected!r}",

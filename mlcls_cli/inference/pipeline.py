@@ -4,11 +4,12 @@ Names: ``image_multilabel_classification`` (current PaddleX) and
 ``multi_label_image_classification`` (3.0-beta; our documents). A YAML file is the
 one ``mlcls get-config multi_label_image_classification --save-path x.yaml`` writes
 (``pipeline_name``, ``device``, ``SubModules.ImageMultiLabelClassification.{model_name,
-model_dir, batch_size, threshold}``, ``Serving.visualize``); the 3.0-beta layout
+model_dir, batch_size, threshold, backend, precision}``, ``Serving.visualize``); the 3.0-beta layout
 (``Global.pipeline_name`` + ``Pipeline.{model, batch_size, device, threshold}``) works too.
 Keyword arguments override the file: ``model_name``, ``model_dir``, ``batch_size``,
-``threshold``, ``top_k``, ``cpu_threads``, ``workers``, ``url_max_bytes``,
-``url_timeout``, ``allow_urls``.
+``threshold``, ``backend``, ``precision``, ``top_k``, ``cpu_threads``, ``workers``,
+``url_max_bytes``, ``url_timeout``, ``allow_urls``; PaddleX's ``use_hpip=True`` is
+accepted and means ``backend="auto"`` (which is also the default).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from mlcls_cli.inference.model import MultiLabelModel, OnError, create_model
 from mlcls_cli.inference.result import MLClassResult
 
 _SUB = "SubModules.ImageMultiLabelClassification"
-_PIPE_KEYS = ("model_name", "model_dir", "batch_size", "threshold")
+_PIPE_KEYS = ("model_name", "model_dir", "batch_size", "threshold", "backend", "precision")
 _MODEL_OPTIONS = ("top_k", "cpu_threads", "workers", "url_max_bytes", "url_timeout", "allow_urls")
 
 
@@ -133,10 +134,12 @@ def create_pipeline(
     ``config_overrides`` are ``-o``-style strings (``"SubModules.ImageMultiLabelClassification.batch_size=8"``).
     """
     unknown = sorted(set(overrides) - set(_PIPE_KEYS) - set(_MODEL_OPTIONS) - {"use_hpip", "hpi_config"})
+    if overrides.pop("use_hpip", None) and overrides.get("backend") is None:
+        overrides["backend"] = "auto"
     if unknown:
         raise TypeError(f"create_pipeline() got unexpected keyword argument(s): {', '.join(unknown)}")
     cfg = load_pipeline_config(pipeline, config_overrides=config_overrides)
-    ignored = [*ignored_keys_set(cfg), *(k for k in ("use_hpip", "hpi_config") if overrides.get(k))]
+    ignored = [*ignored_keys_set(cfg), *(k for k in ("hpi_config",) if overrides.get(k))]
     for key in ignored:
         console.warn(f"{key} is accepted for PaddleX compatibility but not used by mlcls")
     settings = pipeline_settings(cfg)
@@ -154,6 +157,8 @@ def create_pipeline(
         threshold=settings["threshold"],
         device=settings["device"],
         batch_size=settings["batch_size"] or 1,
+        backend=settings["backend"],
+        precision=settings["precision"],
         **{k: overrides[k] for k in _MODEL_OPTIONS if overrides.get(k) is not None},
     )
     return MultiLabelPipeline(model, cfg, settings)

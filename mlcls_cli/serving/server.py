@@ -127,6 +127,8 @@ def load_pipeline(
     model_dir: str | os.PathLike[str] | None = None,
     device: str | None = None,
     threshold: Any = None,
+    backend: str | None = None,
+    precision: str | None = None,
 ) -> Any:
     """Load the pipeline (and its predictor) for serving; the arguments beat the pipeline config.
 
@@ -142,4 +144,8 @@ def load_pipeline(
         overrides["model_dir"] = os.fspath(model_dir)
     if threshold is not None:
         overrides["threshold"] = threshold
+    if backend is not None:
+        overrides["backend"] = backend
+    if precision is not None:
+        overrides["precision"] = precision
     return create_pipeline(os.fspath(pipeline), device=device, **overrides)

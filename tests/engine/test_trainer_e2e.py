@@ -140,7 +140,7 @@ def test_exported_package_predicts_what_the_trained_weights_compute(run: dict[st
 
     from mlcls_cli.engine.dataset import MultiLabelDataset
     from mlcls_cli.engine.transforms import build_eval_transform
-    from mlcls_cli.inference.predictor import PaddlePredictor
+    from mlcls_cli.inference.predictor import Predictor
     from mlcls_cli.metrics import sigmoid
     from mlcls_cli.models import build_model
     from mlcls_cli.models.weights import load_weights
@@ -148,7 +148,7 @@ def test_exported_package_predicts_what_the_trained_weights_compute(run: dict[st
     samples = load_samples(SAMPLE_DATASET / "val.txt", 6)[:8]
     data = MultiLabelDataset(SAMPLE_DATASET, samples, 6, build_eval_transform(SIZE), train=False)
     batch = np.stack([data[i][0] for i in range(len(data))])
-    predictor = PaddlePredictor(run["out"] / "best_model" / "inference", device="cpu")
+    predictor = Predictor(run["out"] / "best_model" / "inference", device="cpu", backend="paddle")
     assert predictor.label_list[:3] == ["circle", "square", "triangle"] and predictor.input_size == SIZE
     probs = predictor.run(batch)
     model = build_model(MODEL, 6)

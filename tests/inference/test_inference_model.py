@@ -1,4 +1,4 @@
-"""create_model / PaddlePredictor on an exported package: equal to the dygraph model, batching, inputs, errors."""
+"""create_model / Predictor on an exported package: equal to the dygraph model, batching, inputs, errors."""
 
 from __future__ import annotations
 
@@ -56,10 +56,10 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_predictor_matches_the_dygraph_model(package, photos: Path) -> None:
     from mlcls_cli.inference.inputs import iter_inputs, load_image
-    from mlcls_cli.inference.predictor import PaddlePredictor
+    from mlcls_cli.inference.predictor import Predictor
 
     net, folder = package
-    predictor = PaddlePredictor(folder, device="cpu")
+    predictor = Predictor(folder, device="cpu", backend="paddle")
     assert predictor.label_list == LABELS and predictor.model_name == MODEL_NAME
     assert predictor.input_size == SIZE and predictor.num_classes == 4 and predictor.threshold == 0.5
     pre = Preprocessor.from_config(predictor.config)

@@ -65,7 +65,7 @@ def test_the_output_depends_on_the_image() -> None:
 def test_exported_package_matches_dygraph(tmp_path: Path, legacy: bool) -> None:
     import paddle
 
-    from mlcls_cli.inference.predictor import PaddlePredictor
+    from mlcls_cli.inference.predictor import Predictor
     from mlcls_cli.models.export import export_model
 
     paddle.seed(1)
@@ -81,7 +81,7 @@ def test_exported_package_matches_dygraph(tmp_path: Path, legacy: bool) -> None:
     )
     batch = np.random.default_rng(0).standard_normal((3, 3, 64, 64)).astype("float32")
     expected = 1 / (1 + np.exp(-model(paddle.to_tensor(batch)).numpy()))
-    got = PaddlePredictor(tmp_path / "pkg", device="cpu").run(batch)
+    got = Predictor(tmp_path / "pkg", device="cpu", backend="paddle").run(batch)
     np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
