@@ -307,7 +307,7 @@ def test_onnx_export_without_paddle2onnx_fails_before_writing(paddle, tmp_path: 
     monkeypatch.setitem(backends._MODULES, "paddle2onnx", "mlcls_no_such_module")
     with pytest.raises(BackendUnavailableError, match="needs paddle2onnx") as info:
         export_model(_Tiny.linear(paddle), tmp_path / "pkg", model_name="T", label_list=["a", "b"], onnx=True)
-    assert info.value.exit_code == 69 and 'mlcls[hpi]' in str(info.value.hint)
+    assert info.value.exit_code == 69 and "mlcls[hpi]" in str(info.value.hint)
     assert list(tmp_path.iterdir()) == []
 
 
