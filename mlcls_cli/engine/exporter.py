@@ -227,6 +227,9 @@ def plan_export(
         )
     info = get_model_info(str(name))
     name = info.name
+    configured = cfg.get("Global.model") if _user_set(cfg, "Global.model") else None
+    if not model and configured and configured != name:
+        console.warn(f"the weights were trained as {name}, not {configured} (Global.model): exporting {name}")
 
     # a URL is downloaded through the model cache (the mirror, the offline rules)
     state = read_state_dict(local if local is not None else spec)

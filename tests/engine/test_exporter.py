@@ -81,6 +81,23 @@ def test_plan_reads_model_size_and_names_from_a_training_run(tmp_path: Path) -> 
 
 
 @pytest.mark.paddle
+def test_the_recorded_model_wins_over_the_configs_with_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mlcls_cli.models import build_model
+    from mlcls_cli.models.weights import save_weights
+
+    run = tmp_path / "run"
+    save_weights(build_model("SmallCNN_ML", 2), run / "best_model" / "best_model.pdparams")
+    (run / "config.yaml").write_text("Global:\n  model: SmallCNN_ML\n")
+    (run / "label_dict.txt").write_text("0 sky\n1 sea\n", encoding="utf-8")
+    cfg = resolve_config(None, kind="model", overrides=["Global.model=PP-LCNet_x1_0_ML"])  # PaddleX -c/-o
+    plan = plan_export(cfg, weights=str(run), output=tmp_path / "pkg")
+    assert (plan.model_name, plan.image_size) == ("SmallCNN_ML", 64)  # SmallCNN_ML's own size, not 448
+    assert "trained as SmallCNN_ML, not PP-LCNet_x1_0_ML" in capsys.readouterr().err
+
+
+@pytest.mark.paddle
 def test_plan_refuses_an_occupied_target_before_reading_weights(tmp_path: Path) -> None:
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "notes.txt").write_text("mine")
