@@ -197,7 +197,6 @@ def plan_export(
     from mlcls_cli.models.weights import WeightsMismatchError, class_count, read_state_dict
 
     export_format = check_format(fmt if fmt is not None else cfg.get("Export.format"))
-    legacy = bool(legacy or cfg.get("Global.export_with_pir") is False)
     target = Path(str(output if output is not None else cfg.get("Global.output"))).expanduser().resolve()
     check_export_target(target)
     if export_format != "paddle":

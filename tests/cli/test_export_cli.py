@@ -163,6 +163,15 @@ def test_a_checkpoint_exports_with_its_model_size_and_names(run: Run, tmp_path: 
     np.testing.assert_allclose(probs, _dygraph("SmallCNN_ML", weights, 3, batch), rtol=0, atol=1e-4)
 
 
+def test_legacy_format_with_onnx(run: Run, tmp_path: Path) -> None:
+    target = tmp_path / "pkg"
+    result = _invoke("export", "-w", str(run.best), "-O", str(target), "--legacy", "-f", "onnx", "--json")
+    assert result.exit_code == 0, result.output
+    files = json.loads(result.stdout)["files"]
+    assert "inference.pdmodel" in files and "inference.onnx" in files and "inference.json" not in files
+    _backends_agree(target, _images(run.data, target))
+
+
 def test_official_weights_by_url_get_the_coco_names(zoo, hub_env, tmp_path: Path) -> None:  # noqa: F811
     import paddle
 
