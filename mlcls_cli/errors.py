@@ -35,7 +35,8 @@ EXIT_CODE_HELP: dict[int, str] = {
     ExitCode.NOINPUT: "input missing (dataset, image, weights or config file not found)",
     ExitCode.UNAVAILABLE: "model or device unavailable (download failed, offline and not cached, no usable GPU, "
     "a backend or PaddlePaddle not installed)",
-    ExitCode.SOFTWARE: "training failed (NaN loss) or a run could not continue",
+    ExitCode.SOFTWARE: "training failed (NaN loss), a run could not continue, or an ONNX conversion failed "
+    "(paddle2onnx error, or its graph disagrees with Paddle Inference)",
     ExitCode.IOERR: "I/O failure (cannot write, disk full, checksum mismatch)",
     ExitCode.BUSY: "busy: another training is running into the same output folder (retry when it ends)",
     ExitCode.CONFIG: "invalid config (unknown key, wrong type)",

@@ -11,6 +11,7 @@ from mlcls_cli.cli import (
     check,
     convert,
     evaluate,
+    export,
     get_config,
     models_cmd,
     pipeline,
@@ -26,7 +27,8 @@ from mlcls_cli.utils.env import check_environment
 
 EPILOG = (
     "Exit codes: 0 success | 1 unexpected error (bug) | 2 usage | 65 dataset invalid | "
-    "66 input missing | 69 model, device or package unavailable | 70 training failed | 74 I/O failure | "
+    "66 input missing | 69 model, device or package unavailable | 70 training or ONNX conversion failed | "
+    "74 I/O failure | "
     "78 invalid config | 130 interrupted | 141 stdout closed (e.g. | head).  "
     "Environment: MLCLS_HOME (cache root), MLCLS_MODEL_ENDPOINT (model mirror), MLCLS_OFFLINE=1, "
     "MLCLS_DOWNLOAD_RETRIES, MLCLS_DOWNLOAD_RETRY_DELAY, MLCLS_DOWNLOAD_TIMEOUT, MLCLS_CPU_THREADS, "
@@ -36,7 +38,8 @@ EPILOG = (
 
 app = typer.Typer(
     name="mlcls",
-    help="Image multi-label classification on PaddlePaddle: check, convert, split, train, eval, predict, serve.",
+    help="Image multi-label classification on PaddlePaddle: check, convert, split, train, eval, export, "
+    "predict, serve.",
     epilog=EPILOG,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -80,6 +83,7 @@ SUMMARIES = {
     "split": "Re-split train/val reproducibly (seeded, optionally stratified).",
     "train": "Fine-tune a model: PaddleX outputs, resume, several devices.",
     "eval": "Score weights on a split: mAP, per-class AP/P/R/F1, thresholds.",
+    "export": "Turn weights into an inference package (Paddle, ONNX).",
     "predict": "Label images, folders or URLs: text, JSON Lines, pictures.",
     "pipeline": "Run a PaddleX-style pipeline (a name or a YAML file).",
     "serve": "Serve the PaddleX-compatible HTTP API.",
@@ -94,6 +98,7 @@ for _name, _module, _needs_args in (
     ("split", split, True),
     ("train", train, True),
     ("eval", evaluate, True),
+    ("export", export, True),
     ("predict", predict, True),
     ("pipeline", pipeline, True),
     ("serve", serve, False),

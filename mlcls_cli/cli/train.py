@@ -111,10 +111,11 @@ def command(
     """Fine-tune a model: checks the dataset, trains with the ML-Decoder recipe, writes PaddleX outputs.
 
     Outputs (in --output): train_result.json, train.log, metrics.jsonl, config.yaml, label_dict.txt,
-    best_model/ (with inference/), the newest epoch_N/, latest/. Ctrl-C saves latest/ and exits 130;
-    continue with --resume auto. A folder holding an earlier run needs --resume or --overwrite (exit 2);
-    one another training is using is refused (exit 75). Exit 65: the dataset fails `mlcls check`;
-    69: pretrained weights unavailable (offline: add --no-pretrained); 70: the loss became NaN;
+    best_model/ (with inference/; -o Export.format=onnx adds inference.onnx), the newest epoch_N/,
+    latest/. Ctrl-C saves latest/ and exits 130; continue with --resume auto. A folder holding an
+    earlier run needs --resume or --overwrite (exit 2); one another training is using is refused
+    (exit 75). Exit 65: the dataset fails `mlcls check`; 69: pretrained weights unavailable (offline:
+    add --no-pretrained), or paddle2onnx missing for Export.format onnx; 70: the loss became NaN;
     78: the weights or checkpoint do not fit the model or settings.
     """
     from mlcls_cli.config import resolve_config
@@ -185,6 +186,7 @@ def summary_rows(summary: dict[str, Any]) -> tuple[list[tuple[str, str]], list[t
     paths = [
         ("best weights", best["pdparams"]),
         ("inference package", best["inference_dir"]),
+        *([("ONNX graph", best["onnx"])] if best.get("onnx") else []),
         ("train_result.json", summary["train_result"]),
     ]
     return figures, paths

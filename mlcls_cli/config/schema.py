@@ -137,6 +137,8 @@ _ignored = dict(ignored=True)
 #: Inference backends and precisions (mlcls_cli.inference.backends; repeated here to keep this module light).
 _BACKENDS = ("auto", "paddle", "onnxruntime", "openvino", "tensorrt")
 _PRECISIONS = ("fp32", "bf16")
+#: Package formats of `mlcls export` and of training's final export (mlcls_cli.engine.exporter.EXPORT_FORMATS).
+_EXPORT_FORMATS = ("paddle", "onnx", "all")
 
 MODULE_SCHEMA: dict[str, Spec] = {
     "Global.model": S("str"),
@@ -185,6 +187,7 @@ MODULE_SCHEMA: dict[str, Spec] = {
     "Evaluate.precision": S("str", nullable=True, choices=_PRECISIONS),
     "Evaluate.basic_config_path": S("str", nullable=True, **_ignored),
     "Export.weight_path": S("str", nullable=True),
+    "Export.format": S("str", choices=_EXPORT_FORMATS),
     "Export.basic_config_path": S("str", nullable=True, **_ignored),
     "Predict.batch_size": S("int", minimum=1),
     "Predict.model_dir": S("str", nullable=True),

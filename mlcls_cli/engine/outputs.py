@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from mlcls_cli.errors import IOFailure
-from mlcls_cli.models.export import CONFIG_FILE, PARAMS_FILE
+from mlcls_cli.models.export import CONFIG_FILE, ONNX_FILE, PARAMS_FILE
 from mlcls_cli.utils.atomic import atomic_write_json, atomic_write_text
 
 TRAIN_RESULT = "train_result.json"
@@ -188,9 +188,12 @@ class TrainResult:
         self.data["done_flag"] = False
         self.save()
 
-    def record_best_inference(self) -> None:
-        """``best_model/inference/`` was exported: add its paths to ``models.best``."""
-        self.data["models"]["best"].update(inference_entry("best_model"))
+    def record_best_inference(self, *, onnx: bool = False) -> None:
+        """``best_model/inference/`` was exported (``onnx``: with ``inference.onnx``): add its paths to ``models.best``."""
+        entry = inference_entry("best_model")
+        if onnx:
+            entry["onnx"] = f"best_model/{INFERENCE_DIR}/{ONNX_FILE}"
+        self.data["models"]["best"].update(entry)
         self.save()
 
     def finish(self) -> None:

@@ -57,6 +57,7 @@ from mlcls_cli.engine.distributed import (
 )
 from mlcls_cli.engine.outputs import INFERENCE_DIR, RunFiles, TrainResult
 from mlcls_cli.errors import ConfigError, DatasetError, ModelUnavailableError, TrainingError, UsageError
+from mlcls_cli.models.export import ONNX_FILE
 
 METRIC = "MultiLabelMAP"
 NO_PRETRAINED_HINT = (
@@ -100,6 +101,7 @@ class TrainPlan:
     loss_gamma_neg: float = 4.0
     loss_gamma_pos: float = 0.0
     loss_clip: float = 0.05
+    export_format: str = "paddle"  # Export.format: onnx/all add inference.onnx to best_model/inference
     config_text: str = ""
     dataset_identity: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -342,6 +344,14 @@ def plan_training(
 
         check_pretrained_file(model_name, len(names), pretrained)
 
+    from mlcls_cli.engine.exporter import check_format
+
+    export_format = check_format(cfg.get("Export.format"))
+    if export_format != "paddle":
+        from mlcls_cli.models.export import require_converter
+
+        require_converter()  # now, not after the training
+
     epochs, warmup = int(cfg.get("Train.epochs_iters")), int(cfg.get("Train.warmup_steps"))
     if 0 < epochs <= warmup:
         console.warn(
@@ -384,6 +394,7 @@ def plan_training(
         loss_gamma_neg=float(cfg.get("Train.loss_gamma_neg", 4.0)),
         loss_gamma_pos=float(cfg.get("Train.loss_gamma_pos", 0.0)),
         loss_clip=float(cfg.get("Train.loss_clip", 0.05)),
+        export_format=export_format,
         config_text=cfg.to_yaml(),
         dataset_identity=dataset_identity(root, names),
     )
@@ -1050,7 +1061,6 @@ class Trainer:
 
     def _finish(self) -> dict[str, Any]:
         from mlcls_cli.models import build_model
-        from mlcls_cli.models.export import export_model
         from mlcls_cli.models.weights import load_weights
 
         plan, p = self.plan, self.progress
@@ -1065,14 +1075,9 @@ class Trainer:
             self.result.record_best(None, p.epoch)
         model = build_model(plan.model_name, plan.num_classes)
         load_weights(model, best_dir / f"{BEST}.pdparams", strict=True, skip_head_on_mismatch=False)
-        export_model(
-            model,
-            inference_dir,
-            model_name=plan.model_name,
-            label_list=plan.label_names,
-            input_size=plan.image_size,
-        )
-        self.result.record_best_inference()
+        onnx_error = self._export(model, inference_dir)
+        with_onnx = plan.export_format != "paddle" and onnx_error is None
+        self.result.record_best_inference(onnx=with_onnx)
         self.result.finish()
         ips = p.images / p.seconds if p.seconds > 0 else None
         self._log(
@@ -1100,6 +1105,8 @@ class Trainer:
                 "weights": p.best_weights,
                 "pdparams": str(best_dir / f"{BEST}.pdparams"),
                 "inference_dir": str(inference_dir),
+                "onnx": str(inference_dir / ONNX_FILE) if with_onnx else None,
+                **({"onnx_error": onnx_error} if onnx_error else {}),
             },
             "last": {
                 "epoch": last.get("epoch"),
@@ -1111,6 +1118,38 @@ class Trainer:
             "images_per_s": round(ips, 2) if ips else None,
             "resumed_from": plan.resume,
         }
+
+    def _export(self, model: Any, inference_dir: Path) -> str | None:
+        """Write ``best_model/inference`` (with ``inference.onnx`` when asked); returns why ONNX failed, or None.
+
+        A failed ONNX conversion does not fail the finished training: the package is
+        written without ``inference.onnx``, a warning says how to add it later.
+        """
+        from mlcls_cli.inference.convert import ConversionError
+        from mlcls_cli.models.export import export_model
+
+        plan = self.plan
+        settings = dict(model_name=plan.model_name, label_list=plan.label_names, input_size=plan.image_size)
+        if plan.export_format == "paddle":
+            export_model(model, inference_dir, **settings)
+            return None
+        try:
+            export_model(model, inference_dir, onnx=True, **settings)
+            return None
+        except ConversionError as exc:
+            export_model(model, inference_dir, **settings)
+            weights = self.out / BEST / f"{BEST}.pdparams"
+            self._log(
+                f"the inference package was written without {ONNX_FILE}: {exc.message}; the training is kept. "
+                f"Retry with `mlcls export --weights {weights} --output {inference_dir} --format onnx`, "
+                "or run the package with --backend paddle",
+                echo=False,
+            )
+            console.warn(
+                f"{ONNX_FILE} not written: {exc.message}\n  the trained model and its Paddle package are kept; "
+                f"retry with: mlcls export --weights {weights} --output {inference_dir} --format onnx"
+            )
+            return exc.message
 
     def _log(self, message: str, *, echo: bool = True) -> None:
         if not self.world.is_main:

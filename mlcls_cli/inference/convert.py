@@ -78,6 +78,7 @@ def convert_to_onnx(
                 hint="use --backend paddle for this model, and report the model and paddle2onnx version",
             )
         os.replace(tmp, target)
+        console.info(f"checked the ONNX graph against Paddle Inference: outputs differ by at most {diff:.2g}")
     except OSError as exc:
         raise IOFailure(f"cannot write {target}: {exc.strerror or exc}") from exc
     finally:
@@ -105,8 +106,13 @@ def _run_converter(package: InferencePackage, out: Path, opset: int) -> None:
             f"paddle2onnx did not finish converting {package.folder} in 30 minutes"
         ) from None
     if proc.returncode != 0 or not out.is_file() or out.stat().st_size == 0:
+        if console.state.debug:
+            console.err_console().print((proc.stderr + proc.stdout)[-4000:], markup=False)
         lines = [ln for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip()]
-        errors = [ln for ln in lines if "error" in ln.lower()] or lines
+        # paddle2onnx says why in an "[ERROR]" line, then aborts with a generic "FatalError" summary
+        errors = (
+            [ln for ln in lines if "[ERROR]" in ln] or [ln for ln in lines if "error" in ln.lower()] or lines
+        )
         raise ConversionError(
             f"paddle2onnx could not convert {package.graph_file} (exit {proc.returncode}): "
             + (errors[-1].strip()[:300] if errors else "no output"),
@@ -114,7 +120,7 @@ def _run_converter(package: InferencePackage, out: Path, opset: int) -> None:
         )
     if console.state.debug:
         console.err_console().print(proc.stderr[-4000:], markup=False)
-    console.info(f"converted {package.folder} to ONNX in {time.monotonic() - started:.1f} s")
+    console.info(f"paddle2onnx converted the graph to ONNX in {time.monotonic() - started:.1f} s")
 
 
 def max_difference(package: InferencePackage, onnx_path: Path, *, batch: int = 2) -> float:

@@ -17,9 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from mlcls_cli.errors import InputMissingError
-from mlcls_cli.models.export import GRAPH_FILES, PARAMS_FILE, find_model_files, read_inference_config
-
-ONNX_FILE = "inference.onnx"
+from mlcls_cli.models.export import (
+    GRAPH_FILES,
+    ONNX_FILE,
+    PARAMS_FILE,
+    find_model_files,
+    read_inference_config,
+)
 
 
 def _is_package(folder: Path) -> bool:

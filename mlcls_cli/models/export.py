@@ -2,8 +2,10 @@
 
 A package is a folder holding the static graph (``inference.json``, or the
 legacy ``inference.pdmodel``), the weights (``inference.pdiparams``) and
-``inference.yml`` (preprocessing and label list). The exported graph outputs
-per-class sigmoid probabilities ``[N, num_classes]`` for an input named ``x``.
+``inference.yml`` (preprocessing and label list), and optionally ``inference.onnx``
+(the same graph converted by paddle2onnx, for ONNX Runtime and OpenVINO). The
+exported graph outputs per-class sigmoid probabilities ``[N, num_classes]`` for an
+input named ``x``.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ MODEL_STEM = "inference"
 GRAPH_FILES = ("inference.json", "inference.pdmodel")
 PARAMS_FILE = "inference.pdiparams"
 CONFIG_FILE = "inference.yml"
+ONNX_FILE = "inference.onnx"
 #: Every file an export may write; a folder holding only these can be replaced.
-PACKAGE_FILES = frozenset({*GRAPH_FILES, PARAMS_FILE, "inference.pdiparams.info", CONFIG_FILE})
+PACKAGE_FILES = frozenset({*GRAPH_FILES, PARAMS_FILE, "inference.pdiparams.info", CONFIG_FILE, ONNX_FILE})
 
 
 def inference_config(
@@ -135,7 +138,8 @@ def _save_graph(layer: Any, spec: list[Any], prefix: str, legacy_format: bool) -
         ) from None
 
 
-def _prepare_target(out_dir: Path) -> None:
+def check_export_target(out_dir: Path) -> None:
+    """Refuse (exit 2) an export target that is a file, or a folder holding anything but a previous package."""
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(
             f"export target {out_dir} exists and is not a folder", hint="choose another output folder"
@@ -150,6 +154,35 @@ def _prepare_target(out_dir: Path) -> None:
             )
 
 
+def require_converter() -> None:
+    """Raise BackendUnavailableError (69) before any work when paddle2onnx is not installed."""
+    from mlcls_cli.inference.backends import EXTRA, BackendUnavailableError, installed
+
+    if not installed("paddle2onnx"):
+        raise BackendUnavailableError(
+            "writing inference.onnx needs paddle2onnx, which is not installed", hint=EXTRA
+        )
+
+
+def _add_onnx(staged: Path, out_dir: Path) -> None:
+    """Convert the staged package's graph into ``inference.onnx`` beside it (checked against Paddle Inference).
+
+    A failure names ``out_dir`` (not the hidden staging folder) and says it was left unchanged.
+    """
+    from mlcls_cli.inference.convert import ConversionError, convert_to_onnx
+    from mlcls_cli.inference.package import InferencePackage
+
+    try:
+        convert_to_onnx(InferencePackage.open(staged), staged / ONNX_FILE)
+    except ConversionError as exc:
+        state = "left as it was" if out_dir.exists() else "not created"
+        raise ConversionError(
+            f"cannot add {ONNX_FILE} to {out_dir}: " + exc.message.replace(str(staged), str(out_dir)),
+            hint=f"nothing was written ({out_dir} {state}); export without ONNX (--format paddle, "
+            "run with --backend paddle); --debug shows the converter's log",
+        ) from exc
+
+
 def export_model(
     model: Any,
     out_dir: str | os.PathLike[str],
@@ -161,14 +194,18 @@ def export_model(
     legacy_format: bool = False,
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
+    onnx: bool = False,
 ) -> Path:
     """Export ``model`` (logits) as an inference package in ``out_dir``; returns that folder.
 
     The graph computes ``sigmoid(model(x))`` for ``x`` float32 ``[N, 3, input_size, input_size]``.
     ``legacy_format`` writes ``inference.pdmodel`` (pre-PIR) instead of ``inference.json``.
-    The package is assembled in a temporary folder beside ``out_dir`` and renamed into
-    place, so an interrupted export never leaves a partial package. ``out_dir`` may be
-    absent, empty, or a previous package (replaced); anything else is refused.
+    ``onnx`` adds ``inference.onnx``, converted by paddle2onnx and checked against Paddle
+    Inference (:func:`mlcls_cli.inference.convert.convert_to_onnx`; its ConversionError,
+    exit 70, when that fails). The package is assembled in a temporary folder beside
+    ``out_dir`` and renamed into place, so an interrupted or failed export never leaves a
+    partial package and leaves ``out_dir`` as it was. ``out_dir`` may be absent, empty,
+    or a previous package (replaced); anything else is refused.
     """
     from paddle.static import InputSpec
 
@@ -180,7 +217,9 @@ def export_model(
     if not 0.0 <= threshold <= 1.0:
         raise UsageError(f"threshold must be within [0, 1], got {threshold}")
     out_dir = Path(out_dir)
-    _prepare_target(out_dir)
+    check_export_target(out_dir)
+    if onnx:
+        require_converter()
 
     was_training = model.training
     model.eval()
@@ -208,6 +247,8 @@ def export_model(
         _save_graph(wrapped, spec, str(staged / MODEL_STEM), legacy_format)
         (staged / CONFIG_FILE).write_text(config_text, encoding="utf-8")
         find_model_files(staged)  # the graph and weights must both be there
+        if onnx:
+            _add_onnx(staged, out_dir)
         os.chmod(staged, 0o755)  # mkdtemp creates 0700
         replace_dir(staged, out_dir)
     except OSError as exc:

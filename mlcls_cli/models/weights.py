@@ -197,6 +197,40 @@ def check_pretrained_file(model_name: str, num_classes: int, source: str | os.Pa
     _check_pretrained(model.state_dict(), _fine_tune_heads(model), state, label, model_name)
 
 
+def class_count(model_name: str, state: Mapping[str, Any]) -> int | None:
+    """The number of classes the weights ``state`` of ``model_name`` were trained for; None when it cannot be told.
+
+    The entries whose shape depends on the class count are found by building the model
+    (without allocating weights) for 1 and 2 classes; every such entry of ``state`` must
+    give the same count. None when ``state`` lacks them or they disagree (weights of
+    another model: :func:`load_weights` then names the entries).
+    """
+    import paddle
+
+    from mlcls_cli.models import build_model
+
+    with paddle.LazyGuard():
+        one = {k: list(v.shape) for k, v in build_model(model_name, 1).state_dict().items()}
+        two = {k: list(v.shape) for k, v in build_model(model_name, 2).state_dict().items()}
+    counts: set[int] = set()
+    for key, shape in one.items():
+        if shape == two[key]:
+            continue
+        if key not in state or len(state[key].shape) != len(shape):
+            return None
+        for axis, (a, b) in enumerate(zip(shape, two[key], strict=True)):
+            if a == b:
+                if int(state[key].shape[axis]) != a:
+                    return None
+                continue
+            step = b - a  # the entry grows by ``step`` per class along this axis
+            extent = int(state[key].shape[axis]) - (a - step)
+            if extent <= 0 or extent % step:
+                return None
+            counts.add(extent // step)
+    return counts.pop() if len(counts) == 1 else None
+
+
 def load_pretrained(
     model: nn.Layer, source: str | os.PathLike[str] | Mapping[str, Any], model_name: str
 ) -> LoadResult:

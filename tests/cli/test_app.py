@@ -24,6 +24,7 @@ SUBCOMMANDS = [
     "split",
     "train",
     "eval",
+    "export",
     "predict",
     "pipeline",
     "get-config",

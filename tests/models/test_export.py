@@ -100,6 +100,20 @@ class _Tiny:
 
         return Untraceable()
 
+    @staticmethod
+    def unconvertible(paddle):
+        class Unconvertible(paddle.nn.Layer):
+            """Exports fine, but uses lgamma, an operator paddle2onnx cannot convert."""
+
+            def __init__(self) -> None:
+                super().__init__()
+                self.fc = paddle.nn.Linear(3, 2)
+
+            def forward(self, x):
+                return self.fc(paddle.lgamma(x.mean(axis=[2, 3]).abs() + 1.0))
+
+        return Unconvertible()
+
 
 # ---------------------------------------------------------------- exported graph
 
@@ -234,6 +248,66 @@ def test_failed_first_export_leaves_nothing(paddle, tmp_path: Path) -> None:
         export_model(
             _Tiny.untraceable(paddle), tmp_path / "pkg", model_name="New", label_list=["a", "b"], input_size=8
         )
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------- inference.onnx
+
+
+@pytest.mark.paddle
+def test_onnx_export_adds_a_graph_that_agrees_and_a_plain_reexport_drops_it(
+    paddle, lcnet, images, tmp_path: Path
+) -> None:
+    import onnxruntime
+
+    out = export_model(
+        lcnet, tmp_path / "pkg", model_name="PP-LCNet_x1_0_ML", label_list=LABELS, input_size=SIZE, onnx=True
+    )
+    assert sorted(p.name for p in out.iterdir()) == [
+        "inference.json",
+        "inference.onnx",
+        "inference.pdiparams",
+        "inference.yml",
+    ]
+    want, _ = _predict(out, images)
+    session = onnxruntime.InferenceSession(str(out / "inference.onnx"), providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: images})[0]
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-4)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pkg"]  # nothing staged is left
+
+    export_model(lcnet, out, model_name="PP-LCNet_x1_0_ML", label_list=LABELS, input_size=SIZE)
+    assert not (out / "inference.onnx").exists()  # a stale graph of other weights never survives
+
+
+@pytest.mark.paddle
+def test_converter_failure_leaves_the_previous_package_untouched(paddle, tmp_path: Path) -> None:
+    from mlcls_cli.inference.convert import ConversionError
+
+    out = tmp_path / "pkg"
+    export_model(_Tiny.linear(paddle), out, model_name="Tiny", label_list=["a", "b"], input_size=8)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(ConversionError) as info:
+        export_model(
+            _Tiny.unconvertible(paddle), out, model_name="New", label_list=["a", "b"], input_size=8, onnx=True
+        )
+    assert info.value.exit_code == 70
+    message = info.value.message
+    assert message.startswith(f"cannot add inference.onnx to {out}: paddle2onnx could not convert")
+    assert "unsupported operators" in message and ".export-" not in message  # names the target, not the stage
+    assert "nothing was written" in str(info.value.hint) and "--format paddle" in str(info.value.hint)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pkg"]
+
+
+@pytest.mark.paddle
+def test_onnx_export_without_paddle2onnx_fails_before_writing(paddle, tmp_path: Path, monkeypatch) -> None:
+    import mlcls_cli.inference.backends as backends
+    from mlcls_cli.inference.backends import BackendUnavailableError
+
+    monkeypatch.setitem(backends._MODULES, "paddle2onnx", "mlcls_no_such_module")
+    with pytest.raises(BackendUnavailableError, match="needs paddle2onnx") as info:
+        export_model(_Tiny.linear(paddle), tmp_path / "pkg", model_name="T", label_list=["a", "b"], onnx=True)
+    assert info.value.exit_code == 69 and "mlcls[hpi]" in str(info.value.hint)
     assert list(tmp_path.iterdir()) == []
 
 

@@ -255,3 +255,41 @@ def test_small_cnn_weights_for_another_class_count_fine_tune(paddle, tmp_path: P
     assert sorted(result.skipped) == ["fc.bias", "fc.weight"]
     with pytest.raises(WeightsMismatchError, match="do not fit PP-LCNet_x1_0_ML"):
         check_pretrained_file("PP-LCNet_x1_0_ML", 3, path)
+
+
+# ---------------------------------------------------------------- class count of a weights file
+
+
+def _state(name: str, classes: int) -> dict[str, np.ndarray]:
+    from mlcls_cli.models import build_model
+
+    return {k: v.numpy() for k, v in build_model(name, classes).state_dict().items()}
+
+
+@pytest.mark.parametrize(
+    ("name", "classes"), [("SmallCNN_ML", 5), ("PP-LCNet_x1_0_ML", 80), ("PP-LCNet_x1_0_ML", 3)]
+)
+def test_class_count_reads_the_head_of_any_zoo_model(paddle, name: str, classes: int) -> None:
+    from mlcls_cli.models.weights import class_count
+
+    assert class_count(name, _state(name, classes)) == classes
+
+
+def test_class_count_is_none_for_weights_of_another_model(paddle) -> None:
+    from mlcls_cli.models.weights import class_count
+
+    small = _state("SmallCNN_ML", 3)
+    assert class_count("PP-LCNet_x1_0_ML", small) is None
+    assert class_count("SmallCNN_ML", _state("PP-LCNet_x1_0_ML", 3)) is None
+    lopsided = dict(small, **{"fc.bias": np.zeros(4, dtype="float32")})  # weight says 3 classes, bias 4
+    assert class_count("SmallCNN_ML", lopsided) is None
+
+
+def test_coco_names_are_the_80_official_classes() -> None:
+    from mlcls_cli.models.coco import COCO80_LABELS
+
+    assert len(COCO80_LABELS) == len(set(COCO80_LABELS)) == 80
+    # indices quoted by the PaddleX docs' example results
+    assert [COCO80_LABELS[i] for i in (0, 21, 39, 43, 45, 46, 47, 49, 60, 79)] == [
+        "person", "bear", "bottle", "knife", "bowl", "banana", "apple", "orange", "dining table", "toothbrush",
+    ]  # fmt: skip
