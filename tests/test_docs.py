@@ -55,6 +55,7 @@ def test_readme_has_examples_of_every_subcommand() -> None:
         "serve",
         "get-config",
         "models",
+        "export",
     } <= used
 
 
@@ -212,6 +213,18 @@ def _write_coco(root: Path) -> None:
         (root / "annotations" / f"instance_{split}.json").write_text(json.dumps(doc))
 
 
+def _official_weights(root: Path, num_classes: int = 80) -> bytes:
+    """A real PP-LCNet_x1_0_ML state dict (random weights): what the official pretrained URL serves here."""
+    import paddle
+
+    from mlcls_cli.models import build_model
+
+    paddle.seed(0)
+    path = root / f"lcnet_{num_classes}.pdparams"
+    paddle.save(build_model("PP-LCNet_x1_0_ML", num_classes).state_dict(), str(path))
+    return path.read_bytes()
+
+
 def _official_package(root: Path) -> bytes:
     """A real, exported PP-LCNet_x1_0_ML package (random weights, the sample labels) as an _infer.tar."""
     from mlcls_cli.models import build_model
@@ -238,6 +251,7 @@ def _sandbox(root: Path) -> None:
     images = sorted((SAMPLE_DATASET / "images").iterdir())
     Image.open(images[0]).convert("RGB").save(root / "photo.jpg")
     Image.open(images[1]).convert("RGB").save(root / "a.jpg")
+    (root / "my.pdparams").write_bytes(_official_weights(root, 6))  # README's "my.pdparams"
     (root / "photos").mkdir()
     for image in images[:5]:
         shutil.copy(image, root / "photos" / image.name)
@@ -271,13 +285,14 @@ def test_readme_examples_run_as_written(tmp_path: Path) -> None:
                 else make_tar(package_files(info.name), top=f"{info.name}_infer")
             )
             server.add_official(info.inference_url(), body)
-            server.add_official(info.pretrained_url, b"pretrained weights of " + info.name.encode())
+            weights = _official_weights(tmp_path) if real else b"pretrained weights of " + info.name.encode()
+            server.add_official(info.pretrained_url, weights)
         env = {**os.environ, "MLCLS_HOME": str(tmp_path / "home"), "MLCLS_MODEL_ENDPOINT": server.endpoint}
         ran = 0
         for args, redirect, block in commands:
             if " ".join(args) in not_run:
                 continue
-            if args[:1] == ["check"] and "-c" in args:  # the README refers to a file made by get-config
+            if args[:1] in (["check"], ["export"]) and "-c" in args:  # a file made by get-config
                 subprocess.run(
                     [sys.executable, "-m", "mlcls_cli", "get-config", "PP-LCNet_x1_0_ML", "--save-path", ".", "--force"],
                     cwd=tmp_path, env=env, check=True, capture_output=True,
