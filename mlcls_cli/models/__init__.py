@@ -38,7 +38,7 @@ def build_model(name: str, num_classes: int = 80) -> nn.Layer:
     module_name, _, func_name = info.builder.partition(":")
     builder = getattr(importlib.import_module(module_name), func_name)
     try:
-        return builder(count)
+        return builder(count, **dict(info.builder_kwargs))
     except ModuleNotFoundError as exc:
         if not (exc.name or "").startswith("mlcls_cli."):
             raise

@@ -17,6 +17,11 @@ INFERENCE_VERSIONS = ("paddle3.0.0", "paddle3.0rc0", "paddle3.0b2", "paddle3.0b1
 INFERENCE_URL = OFFICIAL_HOST + "/paddlex/official_inference_model/{version}/{name}_infer.tar"
 PRETRAINED_URL = OFFICIAL_HOST + "/paddlex/official_pretrained_model/{name}_pretrained.pdparams"
 
+#: The two tasks, named as PaddleX names its modules.
+TASK_ML = "image_multilabel_classification"
+TASK_CLS = "image_classification"
+TASKS = (TASK_ML, TASK_CLS)
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -27,9 +32,9 @@ class ModelInfo:
 
     name: str
     family: str
-    builder: str  # "module:function" taking (num_classes) and returning a paddle.nn.Layer
+    builder: str  # "module:function" taking (num_classes, **builder_kwargs) and returning a paddle.nn.Layer
     in_channels: int  # channels fed to the ML-Decoder head
-    coco_map: float | None  # COCO2017 val mAP (%) of the official weights (None: no official weights)
+    coco_map: float | None  # multi-label: COCO2017 val mAP (%) of the official weights (None: none)
     size_mb: float  # "Model Size (M)" from the PaddleX model list
     total_params: int  # numel of the full state_dict at 80 classes
     batch_size: int  # PaddleX fine-tuning default
@@ -45,7 +50,20 @@ class ModelInfo:
     #: True for PaddleX zoo models (official inference package and pretrained weights to download);
     #: False for mlcls's own models, which are trained by the user.
     official: bool = True
+    task: str = TASK_ML
+    top1: float | None = None  # single-label: ImageNet-1k top-1 (%) of the official weights
+    #: inference preprocessing: resize the short side to ``resize_short`` then centre-crop ``input_size``
+    #: (None: resize to ``input_size`` x ``input_size``), with Pillow (``pil``) or OpenCV-style (``cv2``) sampling
+    resize_short: int | None = None
+    resize_backend: str = "pil"
+    interpolation: str = "bilinear"
+    builder_kwargs: tuple[tuple[str, str], ...] = ()
     extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_multilabel(self) -> bool:
+        """True for multi-label models (sigmoid scores), False for single-label ones (softmax)."""
+        return self.task == TASK_ML
 
     def inference_url(self, version: str = INFERENCE_VERSIONS[0]) -> str:
         """Official URL of the inference package ``<name>_infer.tar``."""
@@ -162,27 +180,50 @@ MODELS: dict[str, ModelInfo] = {
             description="mlcls's own 3-block CNN for small images (not a PaddleX model, no official weights): "
             "learns from scratch on small data; demos and tests.",
         ),
+        ModelInfo(
+            name="SmallCNN",
+            family="SmallCNN",
+            builder="mlcls_cli.models.backbones.small_cnn:build_small_cnn",
+            in_channels=128,
+            coco_map=None,
+            size_mb=0.4,
+            total_params=222_920,
+            batch_size=16,
+            learning_rate=0.003,
+            paddlex_learning_rate=None,
+            input_size=64,
+            epochs=30,
+            official=False,
+            task=TASK_CLS,
+            description="mlcls's own 3-block CNN for small images, single-label (not a PaddleX model, no "
+            "official weights): learns from scratch on small data; demos and tests.",
+        ),
     )
 }
 
 
-def describe_defaults(field_name: str, fmt: str = "{}") -> str:
-    """A model attribute's value across the zoo for help texts: "32 for A; 16 for B, C; else 64"."""
+def describe_defaults(field_name: str, fmt: str = "{}", *, default_model: str = "PP-LCNet_x1_0_ML") -> str:
+    """A model attribute's value across the zoo, short enough for a help text.
+
+    "20 (30 for SmallCNN_ML, SmallCNN)" when few models differ from the common value;
+    otherwise the default model's value and where to read the others.
+    """
     from collections import Counter
 
     values = {name: fmt.format(getattr(info, field_name)) for name, info in MODELS.items()}
     common, _ = Counter(values.values()).most_common(1)[0]
-    groups: dict[str, list[str]] = {}
-    for name, value in values.items():
-        if value != common:
-            groups.setdefault(value, []).append(name)
-    parts = [f"{value} for {', '.join(names)}" for value, names in groups.items()]
-    return "; ".join([*parts, f"else {common}"]) if parts else common
+    others = [f"{value} for {name}" for name, value in values.items() if value != common]
+    if not others:
+        return common
+    if len({v for v in values.values() if v != common}) == 1 and len(others) <= 4:
+        value = next(v for v in values.values() if v != common)
+        return f"{common} ({value} for {', '.join(n for n, v in values.items() if v == value)})"
+    return f"{values[default_model]} for {default_model}; each model's own: `mlcls get-config MODEL`"
 
 
-def model_names() -> list[str]:
-    """The zoo's model names in listing order."""
-    return list(MODELS)
+def model_names(task: str | None = None) -> list[str]:
+    """The zoo's model names in listing order (of one task when ``task`` is given)."""
+    return [name for name, info in MODELS.items() if task is None or info.task == task]
 
 
 def get_model_info(name: str) -> ModelInfo:
@@ -193,3 +234,13 @@ def get_model_info(name: str) -> ModelInfo:
         close = difflib.get_close_matches(name, MODELS, n=1, cutoff=0.5)
         hint = f"did you mean {close[0]!r}?" if close else "run `mlcls models` to list the zoo"
         raise UsageError(f"unknown model {name!r}", hint=hint) from None
+
+
+def _register_single_label() -> None:
+    from mlcls_cli.models.registry_cls import single_label_models
+
+    for info in single_label_models():
+        MODELS[info.name] = info
+
+
+_register_single_label()

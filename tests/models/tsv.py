@@ -7,12 +7,14 @@ from pathlib import Path
 
 # Committed with the tests (see state_dict/README.md for where they come from).
 STATE_DICT_DIR = Path(__file__).resolve().parent / "state_dict"
+STATE_DICT_CLS_DIR = Path(__file__).resolve().parent / "state_dict_cls"
 
 
 def read_tsv(model_name: str) -> list[tuple[str, list[int]]]:
-    """Return ``[(key, shape), ...]`` in state_dict order for the zoo model ``model_name``."""
+    """Return ``[(key, shape), ...]`` in state_dict order for the zoo model ``model_name`` (either task)."""
     rows = []
-    for line in (STATE_DICT_DIR / f"{model_name}.tsv").read_text(encoding="utf-8").splitlines():
+    folder = STATE_DICT_DIR if (STATE_DICT_DIR / f"{model_name}.tsv").is_file() else STATE_DICT_CLS_DIR
+    for line in (folder / f"{model_name}.tsv").read_text(encoding="utf-8").splitlines():
         if line.strip():
             key, shape = line.split("\t")
             rows.append((key, [int(d) for d in json.loads(shape)]))
