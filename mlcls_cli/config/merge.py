@@ -17,15 +17,17 @@ from typing import Any
 
 import yaml
 
-from mlcls_cli.config.schema import MODULE_SCHEMA, PIPELINE_SCHEMA, Spec, SpecError
+from mlcls_cli.config.schema import MODULE_SCHEMA, PIPELINE_SCHEMAS, Spec, SpecError
 from mlcls_cli.errors import ConfigError, InputMissingError, UsageError
 
 DEFAULT_MODEL = "PP-LCNet_x1_0_ML"
 PIPELINE_NAME = "image_multilabel_classification"
-#: Both spellings PaddleX has used for the pipeline (3.0-beta and current).
+CLS_PIPELINE_NAME = "image_classification"
+#: Pipeline names -> the packaged pipeline they use (both spellings PaddleX has used for the multi-label one).
 PIPELINE_ALIASES = {
     "image_multilabel_classification": PIPELINE_NAME,
     "multi_label_image_classification": PIPELINE_NAME,
+    CLS_PIPELINE_NAME: CLS_PIPELINE_NAME,
 }
 
 _SOURCE_DEFAULT = "packaged defaults"
@@ -52,13 +54,44 @@ def config_kind(name: str) -> str:
 
 
 def default_config_text(name: str) -> str:
-    """The packaged YAML (with its comments) for a model or pipeline name."""
+    """The packaged YAML (with its comments) for a model or pipeline name.
+
+    A model with its own file under ``defaults/models/`` gets that file; the other
+    single-label models get the task's template filled from the registry.
+    """
     kind = config_kind(name)
-    file = f"{name if kind == 'model' else PIPELINE_ALIASES[name]}.yaml"
-    text = _defaults_dir(kind).joinpath(file).read_text(encoding="utf-8")
-    if kind == "pipeline" and name != PIPELINE_NAME:
-        text = text.replace(f"pipeline_name: {PIPELINE_NAME}", f"pipeline_name: {name}", 1)
-    return text
+    if kind == "pipeline":
+        canonical = PIPELINE_ALIASES[name]
+        text = _defaults_dir(kind).joinpath(f"{canonical}.yaml").read_text(encoding="utf-8")
+        if name != canonical:
+            text = text.replace(f"pipeline_name: {canonical}", f"pipeline_name: {name}", 1)
+        return text
+    own = _defaults_dir(kind).joinpath(f"{name}.yaml")
+    if own.is_file():
+        return own.read_text(encoding="utf-8")
+    return _template_text(name)
+
+
+def _template_text(name: str) -> str:
+    """The single-label template filled with ``name``'s registry values."""
+    from string import Template
+
+    from mlcls_cli.models.registry import get_model_info
+
+    info = get_model_info(name)
+    template = resources.files("mlcls_cli.config").joinpath(
+        "defaults", "templates", "image_classification.yaml"
+    )
+    url = info.pretrained_url or "null"
+    return Template(template.read_text(encoding="utf-8")).substitute(
+        model=name,
+        epochs=info.epochs,
+        batch_size=info.batch_size,
+        learning_rate=repr(float(info.learning_rate)),
+        pretrained=url,
+        image_size=info.input_size,
+        export_weights=url if info.pretrained_url else "output/best_model/best_model.pdparams",
+    )
 
 
 def load_yaml_file(path: str | Path) -> dict[str, Any]:
@@ -314,7 +347,9 @@ def resolve_config(
             )
         base_name, schema = str(chosen), MODULE_SCHEMA
     else:
-        base_name, schema = PIPELINE_ALIASES.get(name or "", PIPELINE_NAME), PIPELINE_SCHEMA
+        declared = user.get("pipeline_name") or get_dotted(user, "Global.pipeline_name")
+        base_name = PIPELINE_ALIASES.get(name or str(declared or ""), PIPELINE_NAME)
+        schema = PIPELINE_SCHEMAS[base_name]
 
     data = yaml.safe_load(default_config_text(base_name)) or {}
     sources: dict[str, str] = {}
@@ -348,7 +383,7 @@ def resolve_config(
 
 def ignored_keys_set(cfg: Config) -> list[str]:
     """Keys the user set that mlcls accepts for PaddleX compatibility but does not use."""
-    schema = MODULE_SCHEMA if cfg.kind == "model" else PIPELINE_SCHEMA
+    schema = MODULE_SCHEMA if cfg.kind == "model" else PIPELINE_SCHEMAS[cfg.name]
     return sorted(
         k
         for k, src in cfg.sources.items()

@@ -234,3 +234,37 @@ PIPELINE_SCHEMA: dict[str, Spec] = {
     "Pipeline.device": S("str", nullable=True),
     "Pipeline.threshold": S("threshold", nullable=True),
 }
+
+_CLS = "SubModules.ImageClassification."
+#: The single-label pipeline ``image_classification`` (PaddleX's keys; ``topk`` instead of ``threshold``).
+CLS_PIPELINE_SCHEMA: dict[str, Spec] = {
+    "pipeline_name": S("str", choices=("image_classification",)),
+    "device": S("str", nullable=True),
+    _CLS + "module_name": S("str", choices=("image_classification",)),
+    _CLS + "model_name": S("str"),
+    _CLS + "model_dir": S("str", nullable=True),
+    _CLS + "batch_size": S("int", minimum=1),
+    _CLS + "topk": S("int", nullable=True, minimum=1),
+    _CLS + "backend": S("str", nullable=True, choices=_BACKENDS),
+    _CLS + "precision": S("str", nullable=True, choices=_PRECISIONS),
+    _CLS + "use_hpip": S("bool", nullable=True),
+    _CLS + "hpi_config": S("any", subtree=True, **_ignored),
+    _CLS + "genai_config": S("any", subtree=True, **_ignored),
+    "use_hpip": S("bool", nullable=True),
+    "hpi_config": S("any", subtree=True, **_ignored),
+    "Serving.visualize": S("bool"),
+    "Serving.extra": S("any", subtree=True, **_ignored),
+    # the 3.0-beta layout (Global.pipeline_name + Pipeline.model) is accepted too
+    "Global.pipeline_name": S("str", choices=("image_classification",)),
+    "Global.input": S("any"),
+    "Pipeline.model": S("str"),
+    "Pipeline.batch_size": S("int", minimum=1),
+    "Pipeline.device": S("str", nullable=True),
+    "Pipeline.topk": S("int", nullable=True, minimum=1),
+}
+
+#: Each packaged pipeline's schema, by its canonical name.
+PIPELINE_SCHEMAS: dict[str, dict[str, Spec]] = {
+    "image_multilabel_classification": PIPELINE_SCHEMA,
+    "image_classification": CLS_PIPELINE_SCHEMA,
+}

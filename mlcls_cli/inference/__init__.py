@@ -1,6 +1,6 @@
-"""Prediction: inference packages through Paddle Inference, PaddleX-compatible inputs and results.
+"""Prediction: inference packages (multi-label and single-label) on any backend, PaddleX-compatible results.
 
-- :func:`create_model` / :class:`MultiLabelModel` (``model.py``) and
+- :func:`create_model` / :class:`ClassificationModel` (``model.py``) and
   :func:`create_pipeline` / :class:`MultiLabelPipeline` (``pipeline.py``): the Python API.
 - :class:`Predictor` (``predictor.py``): a package run on arrays by one backend (``backends/``).
 - ``inputs.py``, ``preprocess.py``, ``postprocess.py``, ``result.py``, ``batching.py``,
@@ -17,12 +17,14 @@ from typing import Any
 
 _EXPORTS = {
     "create_model": "model",
+    "ClassificationModel": "model",
     "MultiLabelModel": "model",
     "create_pipeline": "pipeline",
     "MultiLabelPipeline": "pipeline",
     "Predictor": "predictor",
     "InferencePackage": "package",
     "locate_package": "package",
+    "ClassificationResult": "result",
     "MLClassResult": "result",
     "InputError": "inputs",
     "InputFailure": "inputs",

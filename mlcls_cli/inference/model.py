@@ -24,7 +24,8 @@ from mlcls_cli.inference.device import resolve_device
 from mlcls_cli.inference.inputs import InputError, InputFailure, InputItem, iter_inputs, url_settings
 from mlcls_cli.inference.postprocess import Postprocessor, check_top_k
 from mlcls_cli.inference.predictor import Predictor
-from mlcls_cli.inference.result import MLClassResult
+from mlcls_cli.inference.result import ClassificationResult
+from mlcls_cli.models.registry import TASK_CLS
 
 OnError = str | Callable[[InputFailure], None]
 _ON_ERROR = ("warn", "raise", "ignore")
@@ -36,8 +37,8 @@ def _batch_size(value: Any) -> int:
     return int(value)
 
 
-class MultiLabelModel:
-    """A loaded classifier: ``predict(input)`` yields one :class:`MLClassResult` per image.
+class ClassificationModel:
+    """A loaded classifier (multi-label or single-label): ``predict(input)`` yields one result per image.
 
     Inputs that cannot be used are skipped (by default with a warning on stderr);
     ``failures`` lists those of the latest ``predict`` call.
@@ -57,10 +58,14 @@ class MultiLabelModel:
     ) -> None:
         self.predictor = predictor
         self.preprocessor = predictor.preprocessor
-        self.postprocessor = Postprocessor(predictor.label_list, default_threshold=predictor.threshold)
+        single = predictor.task == TASK_CLS
+        self.postprocessor = Postprocessor(
+            predictor.label_list, default_threshold=predictor.threshold, keep_all=single
+        )
         self.threshold = self.postprocessor.thresholds(threshold) if threshold is not None else None
         self.batch_size = _batch_size(batch_size)
-        self.top_k = check_top_k(top_k)
+        # single-label: the k most probable classes, the package's topk (5) unless told otherwise
+        self.top_k = check_top_k(top_k) if top_k is not None else predictor.topk
         self.workers = (
             default_workers(str(predictor.device), releases_gil=predictor.runtime.releases_gil)
             if workers is None
@@ -78,6 +83,11 @@ class MultiLabelModel:
     def label_list(self) -> list[str]:
         """Class names, in class-id order."""
         return self.predictor.label_list
+
+    @property
+    def task(self) -> str:
+        """``image_multilabel_classification`` or ``image_classification`` (from the package)."""
+        return self.predictor.task
 
     @property
     def model_dir(self) -> Path:
@@ -129,12 +139,14 @@ class MultiLabelModel:
         threshold: Any = None,
         top_k: int | None = None,
         *,
+        topk: int | None = None,
         on_error: OnError = "warn",
-    ) -> Iterator[MLClassResult]:
+    ) -> Iterator[ClassificationResult]:
         """Yield a result per image of ``input`` (path, folder, URL, array, ``{"img": ...}``, or a list).
 
         ``threshold`` (number, per-class list, ``{"default": ...}`` mapping or
-        thresholds.json) and ``top_k`` override the model's for this call.
+        thresholds.json) and ``top_k`` (``topk``, PaddleX's spelling for single-label
+        models) override the model's for this call.
         ``on_error``: "warn" (default: report on stderr, skip), "ignore" (skip),
         "raise" (raise :class:`~mlcls_cli.inference.inputs.InputError`), or a function
         called with each :class:`~mlcls_cli.inference.inputs.InputFailure`.
@@ -146,7 +158,10 @@ class MultiLabelModel:
             limits = self.threshold
         else:
             limits = self.postprocessor.default_thresholds
-        k = self.top_k if top_k is None else check_top_k(top_k)
+        if top_k is not None and topk is not None and top_k != topk:
+            raise UsageError(f"top_k={top_k} and topk={topk} disagree", hint="give one of them")
+        wanted = top_k if top_k is not None else topk
+        k = self.top_k if wanted is None else check_top_k(wanted)
         report = self._failure_handler(on_error)
         self.failures = []
         return self._stream(input, size, limits, k, report)
@@ -163,18 +178,21 @@ class MultiLabelModel:
         limits: np.ndarray,
         top_k: int | None,
         report: Callable[[InputFailure], None],
-    ) -> Iterator[MLClassResult]:
+    ) -> Iterator[ClassificationResult]:
         depth = max(2 * size, size + self.workers)
         loaded = prefetch(iter_inputs(input), self._load, workers=self.workers, depth=depth)
         for batch in batches(loaded, size, report):
             yield from self._infer(batch, limits, top_k)
 
-    def _infer(self, batch: list[Prepared], limits: np.ndarray, top_k: int | None) -> Iterator[MLClassResult]:
+    def _infer(
+        self, batch: list[Prepared], limits: np.ndarray, top_k: int | None
+    ) -> Iterator[ClassificationResult]:
         for group in stack(batch):
             probs = self.predictor.run(np.stack([p.tensor for p in group]))
             for prepared, kept in zip(group, self.postprocessor.apply(probs, limits, top_k), strict=True):
                 item = prepared.item
-                yield MLClassResult(
+                yield ClassificationResult(
+                    task=self.task,
                     input_path=item.input_path,
                     class_ids=kept.class_ids,
                     scores=kept.scores,
@@ -187,7 +205,7 @@ class MultiLabelModel:
 
     def __repr__(self) -> str:
         return (
-            f"MultiLabelModel({self.model_name!r}, dir={str(self.model_dir)!r}, device={self.device}, "
+            f"ClassificationModel({self.model_name!r}, dir={str(self.model_dir)!r}, device={self.device}, "
             f"backend={self.backend}, precision={self.precision})"
         )
 
@@ -219,19 +237,21 @@ def create_model(
     device: str | None = None,
     batch_size: int = 1,
     top_k: int | None = None,
+    topk: int | None = None,
     cpu_threads: int | None = None,
     backend: str | None = None,
     precision: str | None = None,
     use_hpip: bool = False,
     **options: Any,
-) -> MultiLabelModel:
-    """Load a multi-label classifier (PaddleX's ``create_model`` signature).
+) -> ClassificationModel:
+    """Load a classifier, multi-label or single-label as the package says (PaddleX's ``create_model``).
 
     ``model_name`` alone: a zoo model, its official inference package taken from
     the cache (downloaded once; ``MLCLS_MODEL_ENDPOINT``, ``MLCLS_OFFLINE`` apply).
     ``model_dir``: an inference package folder, or a training output folder holding
     ``inference/``; with ``model_name`` too, the package's ``Global.model_name`` must
-    match. ``threshold``/``top_k``/``batch_size`` are defaults for ``predict``;
+    match. ``threshold``/``top_k`` (``topk``, PaddleX's single-label spelling)/``batch_size``
+    are defaults for ``predict``;
     ``device`` is ``cpu``, ``gpu`` or ``gpu:N`` (default: gpu:0 when available).
     ``backend`` is ``auto`` (the default: the fastest installed for the device),
     ``paddle``, ``onnxruntime``, ``openvino`` or ``tensorrt``; PaddleX's
@@ -259,7 +279,18 @@ def create_model(
             f"model name mismatch: {predictor.model_dir} holds {predictor.model_name!r}, not {expected!r}",
             hint="pass the matching model name, or only the model folder",
         )
-    return MultiLabelModel(predictor, threshold=threshold, batch_size=batch_size, top_k=top_k, **options)
+    if top_k is not None and topk is not None and top_k != topk:
+        raise UsageError(f"top_k={top_k} and topk={topk} disagree", hint="give one of them")
+    return ClassificationModel(
+        predictor,
+        threshold=threshold,
+        batch_size=batch_size,
+        top_k=top_k if top_k is not None else topk,
+        **options,
+    )
 
 
-__all__ = ["MultiLabelModel", "OnError", "create_model"]
+#: The name of mlcls 0.1, when every model was multi-label.
+MultiLabelModel = ClassificationModel
+
+__all__ = ["ClassificationModel", "MultiLabelModel", "OnError", "create_model"]

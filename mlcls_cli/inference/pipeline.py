@@ -1,10 +1,13 @@
-"""``create_pipeline``: the image multi-label classification pipeline, from its name or a YAML file.
+"""``create_pipeline``: the image classification pipelines, from a name or a YAML file.
 
-Names: ``image_multilabel_classification`` (current PaddleX) and
-``multi_label_image_classification`` (3.0-beta; our documents). A YAML file is the
-one ``mlcls get-config multi_label_image_classification --save-path x.yaml`` writes
-(``pipeline_name``, ``device``, ``SubModules.ImageMultiLabelClassification.{model_name,
-model_dir, batch_size, threshold, backend, precision}``, ``Serving.visualize``); the 3.0-beta layout
+Multi-label: ``image_multilabel_classification`` (current PaddleX) and
+``multi_label_image_classification`` (3.0-beta; our documents), whose YAML holds
+``SubModules.ImageMultiLabelClassification.{model_name, model_dir, batch_size,
+threshold, backend, precision}``. Single-label: ``image_classification``, with
+``SubModules.ImageClassification.{model_name, model_dir, batch_size, topk, backend,
+precision}`` (default model PP-LCNet_x0_5, as PaddleX). Both have ``pipeline_name``,
+``device`` and ``Serving.visualize``, as ``mlcls get-config NAME --save-path x.yaml``
+writes them; the 3.0-beta layout
 (``Global.pipeline_name`` + ``Pipeline.{model, batch_size, device, threshold}``) works too.
 Keyword arguments override the file: ``model_name``, ``model_dir``, ``batch_size``,
 ``threshold``, ``backend``, ``precision``, ``top_k``, ``cpu_threads``, ``workers``,
@@ -22,11 +25,15 @@ from typing import Any
 from mlcls_cli import console
 from mlcls_cli.config import DEFAULT_MODEL, PIPELINE_ALIASES, Config, ignored_keys_set, resolve_config
 from mlcls_cli.errors import InputMissingError, UsageError
-from mlcls_cli.inference.model import MultiLabelModel, OnError, create_model
-from mlcls_cli.inference.result import MLClassResult
+from mlcls_cli.inference.model import ClassificationModel, OnError, create_model
+from mlcls_cli.inference.result import ClassificationResult
 
-_SUB = "SubModules.ImageMultiLabelClassification"
-_PIPE_KEYS = ("model_name", "model_dir", "batch_size", "threshold", "backend", "precision")
+#: canonical pipeline name -> (its SubModules section, its default model)
+_PIPELINES = {
+    "image_multilabel_classification": ("SubModules.ImageMultiLabelClassification", DEFAULT_MODEL),
+    "image_classification": ("SubModules.ImageClassification", "PP-LCNet_x0_5"),
+}
+_PIPE_KEYS = ("model_name", "model_dir", "batch_size", "threshold", "topk", "backend", "precision")
 _MODEL_OPTIONS = ("top_k", "cpu_threads", "workers", "url_max_bytes", "url_timeout", "allow_urls")
 
 
@@ -58,37 +65,40 @@ def load_pipeline_config(
 
 
 def pipeline_settings(cfg: Config) -> dict[str, Any]:
-    """``model_name``, ``model_dir``, ``batch_size``, ``threshold``, ``device``, ``visualize`` of a config.
+    """``model_name``, ``model_dir``, ``batch_size``, ``threshold``/``topk``, ``backend``, ``precision``,
+    ``device``, ``visualize`` of a pipeline config.
 
     Values of the 3.0-beta ``Pipeline`` section win over ``SubModules`` when present.
     """
-    settings = {key: cfg.get(f"{_SUB}.{key}") for key in _PIPE_KEYS}
+    section, default_model = _PIPELINES[cfg.name]
+    settings = {key: cfg.get(f"{section}.{key}") for key in _PIPE_KEYS}
     settings["device"] = cfg.get("device")
     legacy = cfg.get("Pipeline") or {}
     for old, new in (
         ("model", "model_name"),
         ("batch_size", "batch_size"),
         ("threshold", "threshold"),
+        ("topk", "topk"),
         ("device", "device"),
     ):
         if legacy.get(old) is not None:
             settings[new] = legacy[old]
     # with a model_dir, a model name other than the packaged default must match the package;
     # the default (which get-config writes into every file) is not held against a trained model
-    settings["check_name"] = settings["model_name"] not in (None, DEFAULT_MODEL)
+    settings["check_name"] = settings["model_name"] not in (None, default_model)
     visualize = cfg.get("Serving.visualize")
     settings["visualize"] = True if visualize is None else bool(visualize)
     return settings
 
 
-class MultiLabelPipeline:
-    """The pipeline: one multi-label classification model and its settings.
+class ClassificationPipeline:
+    """A pipeline: one classification model (multi-label or single-label) and its settings.
 
-    ``predict(input, threshold=..., batch_size=..., top_k=...)`` yields
-    :class:`MLClassResult` objects; ``visualize`` is ``Serving.visualize``.
+    ``predict(input, threshold=..., batch_size=..., top_k=..., topk=...)`` yields
+    :class:`ClassificationResult` objects; ``visualize`` is ``Serving.visualize``.
     """
 
-    def __init__(self, model: MultiLabelModel, config: Config, settings: dict[str, Any]) -> None:
+    def __init__(self, model: ClassificationModel, config: Config, settings: dict[str, Any]) -> None:
         self.model = model
         self.config = config
         self.settings = settings
@@ -104,12 +114,23 @@ class MultiLabelPipeline:
         threshold: Any = None,
         batch_size: int | None = None,
         top_k: int | None = None,
+        topk: int | None = None,
         on_error: OnError = "warn",
-    ) -> Iterator[MLClassResult]:
+    ) -> Iterator[ClassificationResult]:
         """Yield one result per image of ``input``; the arguments override the pipeline's settings."""
         return self.model.predict(
-            input, batch_size=batch_size, threshold=threshold, top_k=top_k, on_error=on_error
+            input, batch_size=batch_size, threshold=threshold, top_k=top_k, topk=topk, on_error=on_error
         )
+
+    @property
+    def label_list(self) -> list[str]:
+        """The model's class names."""
+        return self.model.label_list
+
+    @property
+    def task(self) -> str:
+        """The model's task (multi-label or single-label)."""
+        return self.model.task
 
     __call__ = predict
 
@@ -119,7 +140,7 @@ class MultiLabelPipeline:
         return self.model.failures
 
     def __repr__(self) -> str:
-        return f"MultiLabelPipeline({self.pipeline_name!r}, model={self.model!r})"
+        return f"ClassificationPipeline({self.pipeline_name!r}, model={self.model!r})"
 
 
 def create_pipeline(
@@ -128,7 +149,7 @@ def create_pipeline(
     device: str | None = None,
     config_overrides: Iterable[str] | None = None,
     **overrides: Any,
-) -> MultiLabelPipeline:
+) -> ClassificationPipeline:
     """Build the pipeline from a name or YAML path; ``device`` and keyword ``overrides`` beat the config.
 
     ``config_overrides`` are ``-o``-style strings (``"SubModules.ImageMultiLabelClassification.batch_size=8"``).
@@ -155,13 +176,38 @@ def create_pipeline(
         None if model_dir is not None and not settings["check_name"] else model_name,
         model_dir,
         threshold=settings["threshold"],
+        top_k=settings["topk"],
         device=settings["device"],
         batch_size=settings["batch_size"] or 1,
         backend=settings["backend"],
         precision=settings["precision"],
         **{k: overrides[k] for k in _MODEL_OPTIONS if overrides.get(k) is not None},
     )
-    return MultiLabelPipeline(model, cfg, settings)
+    _check_task(cfg.name, model)
+    return ClassificationPipeline(model, cfg, settings)
 
 
-__all__ = ["MultiLabelPipeline", "create_pipeline", "load_pipeline_config", "pipeline_settings"]
+def _check_task(pipeline_name: str, model: ClassificationModel) -> None:
+    """A single-label package in the multi-label pipeline (or the reverse) is a usage error."""
+    from mlcls_cli.models.registry import TASK_CLS, TASK_ML
+
+    expected = TASK_CLS if pipeline_name == "image_classification" else TASK_ML
+    if model.task != expected:
+        other = "image_classification" if model.task == TASK_CLS else "image_multilabel_classification"
+        raise UsageError(
+            f"the {pipeline_name} pipeline needs a {expected} model, but {model.model_dir} is {model.task}",
+            hint=f"use the {other} pipeline for this model",
+        )
+
+
+#: The name of mlcls 0.1, when the only pipeline was multi-label.
+MultiLabelPipeline = ClassificationPipeline
+
+
+__all__ = [
+    "ClassificationPipeline",
+    "MultiLabelPipeline",
+    "create_pipeline",
+    "load_pipeline_config",
+    "pipeline_settings",
+]

@@ -13,6 +13,10 @@ A class is kept when ``probability > threshold`` (strict, as PaddleX), compared 
 the probabilities' float32. Kept classes are ordered by probability, highest first
 (equal probabilities: lower class id first); ``top_k`` keeps at most that many.
 Scores are rounded to 5 decimals.
+
+Single-label models (PaddleX's ``Topk`` post-processing) are the same selection with
+no threshold by default and ``top_k`` = the package's ``topk`` (5): the k most probable
+classes. A threshold given for them drops scores at or below it (an mlcls extension).
 """
 
 from __future__ import annotations
@@ -115,15 +119,28 @@ class Kept:
 
 
 class Postprocessor:
-    """Applies per-class thresholds and top-k to probability rows, with the package's label names."""
+    """Applies per-class thresholds and top-k to probability rows, with the package's label names.
 
-    def __init__(self, label_names: Sequence[str], default_threshold: Any = DEFAULT_THRESHOLD) -> None:
+    ``keep_all`` (single-label models) makes the default keep every class, so that only
+    top-k selects; otherwise the default is ``default_threshold`` (the package's, 0.5).
+    """
+
+    def __init__(
+        self,
+        label_names: Sequence[str],
+        default_threshold: Any = DEFAULT_THRESHOLD,
+        *,
+        keep_all: bool = False,
+    ) -> None:
         self.label_names = [str(n) for n in label_names]
         if not self.label_names:
             raise UsageError("the model has no label names", hint="its inference.yml lacks a label_list")
-        self.default_thresholds = thresholds_for(
-            DEFAULT_THRESHOLD if default_threshold is None else default_threshold, self.label_names
-        )
+        if keep_all:
+            self.default_thresholds = np.full(len(self.label_names), -np.inf)
+        else:
+            self.default_thresholds = thresholds_for(
+                DEFAULT_THRESHOLD if default_threshold is None else default_threshold, self.label_names
+            )
 
     def thresholds(self, threshold: Any = None) -> np.ndarray:
         """Per-class thresholds for ``threshold`` (None: the default this was built with)."""

@@ -22,18 +22,38 @@ from mlcls_cli.inference.convert import ConversionError
 from mlcls_cli.inference.device import Device, resolve_device
 from mlcls_cli.inference.package import InferencePackage, locate_package
 from mlcls_cli.inference.preprocess import Preprocessor
+from mlcls_cli.models.registry import TASK_CLS, TASK_ML
 
 
-def _label_list(config: dict[str, Any], where: Path) -> list[str]:
+def read_post_process(config: dict[str, Any], where: Path) -> tuple[str, list[str], Any, int | None]:
+    """``(task, label list, default threshold, default top-k)`` from a package's ``PostProcess``.
+
+    ``MultiLabelThreshOutput`` (threshold, label_list) is a multi-label package, ``Topk``
+    (topk, label_list) a single-label one, as PaddleX writes them.
+    """
     post = config.get("PostProcess") or {}
-    block = post.get("MultiLabelThreshOutput") if isinstance(post, dict) else None
-    labels = block.get("label_list") if isinstance(block, dict) else None
+    post = post if isinstance(post, dict) else {}
+    if isinstance(post.get("MultiLabelThreshOutput"), dict):
+        task, block = TASK_ML, post["MultiLabelThreshOutput"]
+    elif isinstance(post.get("Topk"), dict):
+        task, block = TASK_CLS, post["Topk"]
+    else:
+        raise ConfigError(
+            f"{where} has no PostProcess.MultiLabelThreshOutput or PostProcess.Topk",
+            hint="this is not an image classification package (multi-label or single-label)",
+        )
+    labels = block.get("label_list")
     if not isinstance(labels, list) or not labels:
         raise ConfigError(
-            f"{where} has no PostProcess.MultiLabelThreshOutput.label_list",
-            hint="this is not a multi-label classification package, or it was exported without label names",
+            f"{where} has no PostProcess.{next(iter(post))}.label_list",
+            hint="the package was exported without label names; export it again with its label.txt",
         )
-    return [str(n) for n in labels]
+    if task == TASK_ML:
+        return task, [str(n) for n in labels], block.get("threshold", 0.5), None
+    topk = block.get("topk", 5)
+    if isinstance(topk, bool) or not isinstance(topk, int) or topk < 1:
+        raise ConfigError(f"{where}: PostProcess.Topk.topk must be a positive integer, got {topk!r}")
+    return task, [str(n) for n in labels], None, int(topk)
 
 
 def _load(
@@ -53,13 +73,14 @@ def _load(
 
 
 class Predictor:
-    """A loaded multi-label package: ``run(batch)`` maps float32 NCHW inputs to [N, C] probabilities.
+    """A loaded classification package: ``run(batch)`` maps float32 NCHW inputs to [N, C] probabilities.
 
-    ``config`` is the parsed ``inference.yml``; ``label_list``, ``input_size``
-    (the square side, or ``(width, height)``, or None when the package resizes by
-    the short side), ``model_name`` and ``threshold`` (the package's default) come
-    from it. ``backend`` and ``precision`` say what runs it; ``run`` is safe to call
-    from several threads.
+    ``config`` is the parsed ``inference.yml``; ``task`` (multi-label or single-label),
+    ``label_list``, ``input_size`` (the square side, or ``(width, height)``, or None
+    when the package resizes by the short side without a crop), ``model_name``,
+    ``threshold`` (multi-label default) and ``topk`` (single-label default) come from
+    it. ``backend`` and ``precision`` say what runs it; ``run`` is safe to call from
+    several threads.
     """
 
     def __init__(
@@ -74,15 +95,16 @@ class Predictor:
         self.package = InferencePackage.open(model_dir)
         self.model_dir = self.package.folder
         self.config = self.package.config
-        self.label_list = _label_list(self.config, self.model_dir / "inference.yml")
+        self.task, self.label_list, self.threshold, self.topk = read_post_process(
+            self.config, self.model_dir / "inference.yml"
+        )
         self.model_name = self.package.model_name
-        block = self.config["PostProcess"]["MultiLabelThreshOutput"]
-        self.threshold: Any = block.get("threshold", 0.5)
-        # checked before the graph is loaded (or converted), which is the slow part
-        self.preprocessor = Preprocessor.from_config(self.config)
+        # checked before the graph is loaded (or converted), which is the slow part; PaddleX's
+        # multi-label predictor ignores CropImage, its single-label one applies it
+        self.preprocessor = Preprocessor.from_config(self.config, crop=self.task == TASK_CLS)
         self.device = resolve_device(device)
         self.runtime = _load(self.package, backend, self.device, precision or "fp32", cpu_threads)
-        self.input_size = self.package.input_size() or self._graph_size()
+        self.input_size = self.preprocessor.output_size_square() or self._graph_size()
 
     def _graph_size(self) -> int | tuple[int, int] | None:
         shape_of = getattr(self.runtime, "input_shape", None)
@@ -127,4 +149,4 @@ class Predictor:
         )
 
 
-__all__ = ["Predictor", "locate_package"]
+__all__ = ["Predictor", "locate_package", "read_post_process"]

@@ -14,8 +14,11 @@ Supported operators (the ones PaddleX's multi-label predictor understands):
   bicubic/lanczos fall back to Pillow's filters.
 - ``NormalizeImage``: ``(pixel * scale - mean) / std`` per RGB channel, float32.
 - ``ToCHWImage``: HWC to CHW.
-- ``CropImage`` and ``DecodeImage`` are accepted and ignored, as PaddleX's
-  multi-label predictor does (decoding is done before preprocessing, always to RGB).
+- ``CropImage``: ``size`` (an int, or ``[width, height]``): the centre crop of
+  PaddleX's single-label predictor (``x = (w - cw) // 2``); multi-label packages
+  ignore it, as PaddleX's multi-label predictor does (``crop=False``).
+- ``DecodeImage`` is accepted and ignored (decoding is done before preprocessing,
+  always to RGB).
 
 Any other operator is refused with a :class:`~mlcls_cli.errors.ConfigError`.
 Input images are RGB (PIL images, or uint8 HWC arrays in RGB order).
@@ -33,7 +36,7 @@ from PIL import Image
 from mlcls_cli.errors import ConfigError
 
 SUPPORTED_OPS = ("ResizeImage", "NormalizeImage", "ToCHWImage", "CropImage", "DecodeImage")
-IGNORED_OPS = ("CropImage", "DecodeImage")
+IGNORED_OPS = ("DecodeImage",)
 
 _PIL_FILTERS = {
     "nearest": Image.Resampling.NEAREST,
@@ -205,6 +208,35 @@ def _resize_op(params: Mapping[str, Any], where: str) -> ResizeOp:
     return ResizeOp(wh, None, interp, backend)
 
 
+@dataclass(frozen=True)
+class CropOp:
+    """``CropImage``: the centre ``(width, height)`` of the image."""
+
+    size: tuple[int, int]
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        """Crop an RGB uint8 HWC array; raises ValueError when it is smaller than the crop."""
+        height, width = image.shape[:2]
+        cw, ch = self.size
+        if width < cw or height < ch:
+            raise ValueError(f"the {width}x{height} image is smaller than the {cw}x{ch} crop")
+        x, y = (width - cw) // 2, (height - ch) // 2
+        return image[y : y + ch, x : x + cw]
+
+
+def _crop_op(params: Mapping[str, Any], where: str) -> CropOp:
+    size = params.get("size")
+    if isinstance(size, int) and not isinstance(size, bool) and size > 0:
+        return CropOp((size, size))
+    if (
+        isinstance(size, (list, tuple))
+        and len(size) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)
+    ):
+        return CropOp((int(size[0]), int(size[1])))
+    raise ConfigError(f"{where}: size must be a positive integer or [width, height], got {size!r}")
+
+
 def _normalize_op(params: Mapping[str, Any], where: str) -> NormalizeOp:
     channels = params.get("channel_num", 3)
     if channels not in (None, 3):
@@ -222,13 +254,14 @@ def _normalize_op(params: Mapping[str, Any], where: str) -> NormalizeOp:
 class Preprocessor:
     """Turns an RGB image into the model's input tensor, as the package's ``inference.yml`` says."""
 
-    def __init__(self, transform_ops: Sequence[Any]) -> None:
+    def __init__(self, transform_ops: Sequence[Any], *, crop: bool = False) -> None:
         if not isinstance(transform_ops, (list, tuple)):
             raise ConfigError(
                 "inference.yml PreProcess.transform_ops must be a list of operators",
                 hint="re-export the model",
             )
         self.resizes: list[ResizeOp] = []
+        self.crop: CropOp | None = None
         self.normalize: NormalizeOp | None = None
         self.to_chw = False
         for i, entry in enumerate(transform_ops):
@@ -246,6 +279,10 @@ class Preprocessor:
                 self.normalize = _normalize_op(params, where)
             elif name == "ToCHWImage":
                 self.to_chw = True
+            elif name == "CropImage":
+                op = _crop_op(params, where)
+                if crop:
+                    self.crop = op
             elif name in IGNORED_OPS:
                 continue
             else:
@@ -255,30 +292,40 @@ class Preprocessor:
                 )
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> Preprocessor:
-        """Build from a parsed ``inference.yml``."""
+    def from_config(cls, config: Mapping[str, Any], *, crop: bool = False) -> Preprocessor:
+        """Build from a parsed ``inference.yml`` (``crop``: apply its CropImage, as single-label packages do)."""
         pre = config.get("PreProcess") or {}
         if not isinstance(pre, Mapping) or "transform_ops" not in pre:
             raise ConfigError(
                 "inference.yml has no PreProcess.transform_ops", hint="re-export the model with mlcls"
             )
-        return cls(pre["transform_ops"])
+        return cls(pre["transform_ops"], crop=crop)
 
     @property
     def output_size(self) -> tuple[int, int] | None:
-        """``(width, height)`` of every output when the last resize is to a fixed size, else None."""
+        """``(width, height)`` of every output when it is fixed (a crop, or a last resize to a size), else None."""
+        if self.crop is not None:
+            return self.crop.size
         if self.resizes and self.resizes[-1].size is not None:
             return self.resizes[-1].size
         return None
 
+    def output_size_square(self) -> int | tuple[int, int] | None:
+        """:attr:`output_size` as one int when square."""
+        size = self.output_size
+        if size is None:
+            return None
+        return size[0] if size[0] == size[1] else size
+
     def resize(self, image: Image.Image | np.ndarray) -> np.ndarray:
-        """Apply the resize steps; returns an RGB uint8 HWC array."""
+        """Apply the resize steps and the crop; returns an RGB uint8 HWC array."""
         out: Image.Image | np.ndarray = image
         if isinstance(out, Image.Image) and out.mode != "RGB":
             out = out.convert("RGB")
         for op in self.resizes:
             out = op(out)
-        return np.asarray(out, dtype=np.uint8)
+        pixels = np.asarray(out, dtype=np.uint8)
+        return self.crop(pixels) if self.crop is not None else pixels
 
     def finish(self, pixels: np.ndarray) -> np.ndarray:
         """Normalize and lay out an RGB uint8 HWC array as the model input (float32)."""
@@ -303,4 +350,4 @@ class Preprocessor:
         return self.finish(self.resize(image))
 
 
-__all__ = ["IGNORED_OPS", "SUPPORTED_OPS", "NormalizeOp", "Preprocessor", "ResizeOp"]
+__all__ = ["IGNORED_OPS", "SUPPORTED_OPS", "CropOp", "NormalizeOp", "Preprocessor", "ResizeOp"]

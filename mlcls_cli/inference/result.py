@@ -27,6 +27,7 @@ from PIL import Image
 
 from mlcls_cli.errors import IOFailure
 from mlcls_cli.inference.inputs import SAVE_SUFFIXES
+from mlcls_cli.models.registry import TASK_ML
 from mlcls_cli.utils.atomic import atomic_open, atomic_write_text
 
 KEYS = ("input_path", "page_index", "class_ids", "scores", "label_names")  # the JSON form's keys
@@ -54,8 +55,8 @@ class _NotRead:
 _NOT_READ = _NotRead()
 
 
-class MLClassResult(dict):
-    """The prediction for one image (see the module docstring).
+class ClassificationResult(dict):
+    """The prediction for one image (see the module docstring), multi-label or single-label (``task``).
 
     Every way of reading the values (``[]``, ``get``, ``items``, ``values``,
     ``dict(res)``, ``{**res}``, ``copy``) yields the loaded ``input_img``.
@@ -64,6 +65,7 @@ class MLClassResult(dict):
     def __init__(
         self,
         *,
+        task: str = TASK_ML,
         input_path: str | None,
         class_ids: Sequence[int] | np.ndarray,
         scores: Sequence[float] | np.ndarray,
@@ -78,10 +80,12 @@ class MLClassResult(dict):
             input_path=input_path,
             page_index=page_index,
             input_img=_NOT_READ,
-            class_ids=np.asarray(class_ids, dtype=np.int64).reshape(-1),
-            scores=np.asarray(scores, dtype=np.float64).reshape(-1),
+            # PaddleX's types: int64/float64 for multi-label, int32/float32 for single-label (Topk)
+            class_ids=np.asarray(class_ids, dtype=np.int64 if task == TASK_ML else np.int32).reshape(-1),
+            scores=np.asarray(scores, dtype=np.float64 if task == TASK_ML else np.float32).reshape(-1),
             label_names=[str(n) for n in label_names],
         )
+        self.task = task
         self._image = image
         self.stem = stem
         self.suffix = suffix if suffix in SAVE_SUFFIXES else ".png"
@@ -186,7 +190,8 @@ class MLClassResult(dict):
             "input_path": self.input_path,
             "page_index": self.page_index,
             "class_ids": [int(i) for i in self["class_ids"]],
-            "scores": [float(s) for s in self["scores"]],
+            # 5 decimals as computed, also from a float32 array (PaddleX writes 0.6273599863052368 there)
+            "scores": [round(float(s), 5) for s in self["scores"]],
             "label_names": [str(n) for n in self["label_names"]],
         }
 
@@ -215,13 +220,19 @@ class MLClassResult(dict):
             raise IOFailure(f"cannot re-read {self.input_path} to draw the result: {exc.reason}") from None
 
     def visualize(self) -> Image.Image:
-        """The input image with a red banner of white ``label(score)`` items below it."""
+        """The input image with a red banner of white label items below it.
+
+        Multi-label: every kept ``label(score)``; single-label: the top-1 ``label score``
+        with two decimals, the text PaddleX draws.
+        """
         from mlcls_cli.utils.draw import draw_label_banner
 
         plain = self.to_dict()
-        items = [
-            f"{name}({score})" for name, score in zip(plain["label_names"], plain["scores"], strict=True)
-        ]
+        pairs = list(zip(plain["label_names"], plain["scores"], strict=True))
+        if self.task == TASK_ML:
+            items = [f"{name}({score})" for name, score in pairs]
+        else:
+            items = [f"{name} {score:.2f}" for name, score in pairs[:1]]
         return draw_label_banner(self._picture(), items)
 
     def print(
@@ -278,7 +289,10 @@ class MLClassResult(dict):
         return self.save_to_json(save_path), self.save_to_img(save_path)
 
     def __repr__(self) -> str:
-        return f"MLClassResult({self.to_dict()!r})"
+        return f"{type(self).__name__}({self.to_dict()!r})"
 
 
-__all__ = ["INPUT_IMG", "KEYS", "MLClassResult"]
+#: The name of mlcls 0.1, when every result was multi-label.
+MLClassResult = ClassificationResult
+
+__all__ = ["INPUT_IMG", "KEYS", "ClassificationResult", "MLClassResult"]

@@ -19,7 +19,7 @@ from typing import Any
 
 from mlcls_cli import console
 from mlcls_cli.inference.inputs import InputFailure, count_inputs
-from mlcls_cli.inference.result import MLClassResult
+from mlcls_cli.inference.result import ClassificationResult
 
 
 @dataclass
@@ -45,7 +45,7 @@ def run_prediction(
     predictor: Any,
     inputs: list[Any],
     *,
-    emit: Callable[[MLClassResult], None],
+    emit: Callable[[ClassificationResult], None],
     batch_size: int | None = None,
     threshold: Any = None,
     top_k: int | None = None,

@@ -4,8 +4,8 @@ A package is a folder holding the static graph (``inference.json``, or the
 legacy ``inference.pdmodel``), the weights (``inference.pdiparams``) and
 ``inference.yml`` (preprocessing and label list), and optionally ``inference.onnx``
 (the same graph converted by paddle2onnx, for ONNX Runtime and OpenVINO). The
-exported graph outputs per-class sigmoid probabilities ``[N, num_classes]`` for an
-input named ``x``.
+exported graph outputs probabilities ``[N, num_classes]`` for an input named ``x``:
+per-class sigmoids for multi-label models, a softmax for single-label ones.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from mlcls_cli.errors import ConfigError, InputMissingError, IOFailure, UsageError
-from mlcls_cli.models.registry import IMAGENET_MEAN, IMAGENET_STD
+from mlcls_cli.models.registry import IMAGENET_MEAN, IMAGENET_STD, TASK_ML
 from mlcls_cli.utils.atomic import replace_dir
 
 MODEL_STEM = "inference"
@@ -40,32 +40,51 @@ def inference_config(
     threshold: float = 0.5,
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
+    task: str = TASK_ML,
+    resize_short: int | None = None,
+    resize_backend: str = "pil",
+    interpolation: str = "bilinear",
+    topk: int = 5,
 ) -> dict[str, Any]:
-    """The ``inference.yml`` content, keys in the order the PaddleClas exporter writes them."""
-    return {
-        "Global": {"model_name": model_name},
-        "PreProcess": {
-            "transform_ops": [
-                {"ResizeImage": {"backend": "pil", "interpolation": "bilinear", "size": int(input_size)}},
-                {
-                    "NormalizeImage": {
-                        "channel_num": 3,
-                        "mean": [float(v) for v in mean],
-                        "order": "",
-                        "scale": 1.0 / 255.0,
-                        "std": [float(v) for v in std],
-                    }
-                },
-                {"ToCHWImage": None},
-            ]
-        },
-        "PostProcess": {
-            "MultiLabelThreshOutput": {
-                "threshold": float(threshold),
-                "label_list": [str(n) for n in label_list],
+    """The ``inference.yml`` content, keys in the order the PaddleClas exporter writes them.
+
+    Multi-label: resize to ``input_size`` and ``MultiLabelThreshOutput {threshold,
+    label_list}``. Single-label (``task``): resize the short side to ``resize_short``,
+    centre-crop ``input_size`` and ``Topk {topk, label_list}``; an OpenCV-style bilinear
+    resize is written, as PaddleClas writes it, without backend and interpolation keys.
+    """
+    if task == TASK_ML or resize_short is None:
+        resize: dict[str, Any] = {
+            "backend": resize_backend,
+            "interpolation": interpolation,
+            "size": int(input_size),
+        }
+        ops: list[dict[str, Any]] = [{"ResizeImage": resize}]
+    else:
+        resize = {"resize_short": int(resize_short)}
+        if resize_backend != "cv2" or interpolation != "bilinear":
+            resize = {"backend": resize_backend, "interpolation": interpolation, **resize}
+        ops = [{"ResizeImage": resize}, {"CropImage": {"size": int(input_size)}}]
+    ops += [
+        {
+            "NormalizeImage": {
+                "channel_num": 3,
+                "mean": [float(v) for v in mean],
+                "order": "",
+                "scale": 1.0 / 255.0,
+                "std": [float(v) for v in std],
             }
         },
-    }
+        {"ToCHWImage": None},
+    ]
+    labels = [str(n) for n in label_list]
+    if task == TASK_ML:
+        post: dict[str, Any] = {
+            "MultiLabelThreshOutput": {"threshold": float(threshold), "label_list": labels}
+        }
+    else:
+        post = {"Topk": {"topk": int(topk), "label_list": labels}}
+    return {"Global": {"model_name": model_name}, "PreProcess": {"transform_ops": ops}, "PostProcess": post}
 
 
 def dump_inference_config(config: dict[str, Any]) -> str:
@@ -86,20 +105,29 @@ def _sigmoid(x: Any) -> Any:
     return F.softmax(pair, axis=-1)[..., 1]
 
 
-def _with_sigmoid(model: Any) -> Any:
+def _with_probabilities(model: Any, task: str) -> Any:
     from paddle import nn
+    from paddle.nn import functional as F
 
     class _ProbabilityModel(nn.Layer):
-        """``sigmoid(base_model(x))``: what the exported graph computes."""
+        """What the exported graph computes: ``sigmoid(logits)`` (multi-label) or ``softmax`` (single-label)."""
 
         def __init__(self, base_model: nn.Layer) -> None:
             super().__init__()
             self.base_model = base_model
 
         def forward(self, x: Any) -> Any:
-            return _sigmoid(self.base_model(x))
+            logits = self.base_model(x)
+            return _sigmoid(logits) if task == TASK_ML else F.softmax(logits, axis=-1)
 
     return _ProbabilityModel(model)
+
+
+def _registry_entry(model_name: str) -> Any:
+    """The registry entry of ``model_name``, or None for a name the zoo does not know."""
+    from mlcls_cli.models.registry import MODELS
+
+    return MODELS.get(model_name)
 
 
 def _check_output_width(model: Any, input_size: int, num_labels: int) -> None:
@@ -198,7 +226,9 @@ def export_model(
 ) -> Path:
     """Export ``model`` (logits) as an inference package in ``out_dir``; returns that folder.
 
-    The graph computes ``sigmoid(model(x))`` for ``x`` float32 ``[N, 3, input_size, input_size]``.
+    The graph computes ``sigmoid(model(x))`` (multi-label) or ``softmax(model(x))``
+    (single-label: the task and preprocessing come from the registry entry of
+    ``model_name``) for ``x`` float32 ``[N, 3, input_size, input_size]``.
     ``legacy_format`` writes ``inference.pdmodel`` (pre-PIR) instead of ``inference.json``.
     ``onnx`` adds ``inference.onnx``, converted by paddle2onnx and checked against Paddle
     Inference (:func:`mlcls_cli.inference.convert.convert_to_onnx`; its ConversionError,
@@ -224,9 +254,19 @@ def export_model(
     was_training = model.training
     model.eval()
     _check_output_width(model, min(input_size, 64), len(labels))
-    wrapped = _with_sigmoid(model)
+    info = _registry_entry(model_name)
+    task = info.task if info is not None else TASK_ML
+    wrapped = _with_probabilities(model, task)
     wrapped.eval()
     spec = [InputSpec(shape=[None, 3, input_size, input_size], dtype="float32", name="x")]
+    preprocessing: dict[str, Any] = {}
+    if info is not None and info.resize_short is not None:
+        # the model's resize-then-crop ratio (e.g. 256 -> 224) at the size it was trained at
+        preprocessing = {
+            "resize_short": max(input_size, round(input_size * info.resize_short / info.input_size)),
+            "resize_backend": info.resize_backend,
+            "interpolation": info.interpolation,
+        }
     config_text = dump_inference_config(
         inference_config(
             model_name=model_name,
@@ -235,6 +275,8 @@ def export_model(
             threshold=threshold,
             mean=mean,
             std=std,
+            task=task,
+            **preprocessing,
         )
     )
 

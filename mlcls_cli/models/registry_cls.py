@@ -16,19 +16,52 @@ _B = "mlcls_cli.models.backbones."
 
 #: family -> (builder "module:function", description)
 FAMILIES = {
-    "PP-LCNet": (_B + "pp_lcnet:build_pp_lcnet", "PP-LCNet: Baidu's lightweight CPU network (depthwise blocks, SE, hard-swish)."),
-    "PP-LCNetV2": (_B + "pp_lcnet_v2:build_pp_lcnet_v2", "PP-LCNetV2: re-parameterised depthwise blocks, faster on Intel CPUs."),
-    "PP-HGNetV2": (_B + "pp_hgnet_v2:build_pp_hgnetv2", "PP-HGNetV2: Baidu's GPU-friendly high-performance network."),
-    "PP-HGNet": (_B + "pp_hgnet:build_pp_hgnet", "PP-HGNet: the first high-performance GPU network of Baidu."),
-    "ResNet": (_B + "resnet:build_resnet", "ResNet: residual networks (vb), and the vd variants with a deeper stem."),
+    "PP-LCNet": (
+        _B + "pp_lcnet:build_pp_lcnet",
+        "PP-LCNet: Baidu's lightweight CPU network (depthwise blocks, SE, hard-swish).",
+    ),
+    "PP-LCNetV2": (
+        _B + "pp_lcnet_v2:build_pp_lcnet_v2",
+        "PP-LCNetV2: re-parameterised depthwise blocks, faster on Intel CPUs.",
+    ),
+    "PP-HGNetV2": (
+        _B + "pp_hgnet_v2:build_pp_hgnetv2",
+        "PP-HGNetV2: Baidu's GPU-friendly high-performance network.",
+    ),
+    "PP-HGNet": (
+        _B + "pp_hgnet:build_pp_hgnet",
+        "PP-HGNet: the first high-performance GPU network of Baidu.",
+    ),
+    "ResNet": (
+        _B + "resnet:build_resnet",
+        "ResNet: residual networks (vb), and the vd variants with a deeper stem.",
+    ),
     "MobileNetV1": (_B + "mobilenet_v1:build_mobilenet_v1", "MobileNetV1: depthwise separable convolutions."),
-    "MobileNetV2": (_B + "mobilenet_v2:build_mobilenet_v2", "MobileNetV2: inverted residuals with linear bottlenecks."),
-    "MobileNetV3": (_B + "mobilenet_v3:build_mobilenet_v3", "MobileNetV3: searched blocks with SE and hard-swish."),
-    "MobileNetV4": (_B + "mobilenet_v4:build_mobilenet_v4", "MobileNetV4: universal inverted bottlenecks (and attention in hybrids)."),
-    "ConvNeXt": (_B + "convnext:build_convnext", "ConvNeXt: a convolutional network modernised after vision transformers."),
+    "MobileNetV2": (
+        _B + "mobilenet_v2:build_mobilenet_v2",
+        "MobileNetV2: inverted residuals with linear bottlenecks.",
+    ),
+    "MobileNetV3": (
+        _B + "mobilenet_v3:build_mobilenet_v3",
+        "MobileNetV3: searched blocks with SE and hard-swish.",
+    ),
+    "MobileNetV4": (
+        _B + "mobilenet_v4:build_mobilenet_v4",
+        "MobileNetV4: universal inverted bottlenecks (and attention in hybrids).",
+    ),
+    "ConvNeXt": (
+        _B + "convnext:build_convnext",
+        "ConvNeXt: a convolutional network modernised after vision transformers.",
+    ),
     "FasterNet": (_B + "fasternet:build_fasternet", "FasterNet: partial convolutions for high throughput."),
-    "StarNet": (_B + "starnet:build_starnet", "StarNet: element-wise multiplication ('star') blocks, very light."),
-    "SwinTransformer": (_B + "swin_transformer:build_swin_transformer", "Swin Transformer: shifted-window attention."),
+    "StarNet": (
+        _B + "starnet:build_starnet",
+        "StarNet: element-wise multiplication ('star') blocks, very light.",
+    ),
+    "SwinTransformer": (
+        _B + "swin_transformer:build_swin_transformer",
+        "Swin Transformer: shifted-window attention.",
+    ),
     "CLIP-ViT": (_B + "clip_vit:build_clip_vit_cls", "CLIP vision transformer fine-tuned on ImageNet-1k."),
 }
 

@@ -121,7 +121,7 @@ def test_old_layout_yaml(package: Path, images: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "code", "fragment"),
     [
-        (["--pipeline", "image_classification", "-i", "IMG"], 2, "does not exist"),
+        (["--pipeline", "image_segmentation", "-i", "IMG"], 2, "does not exist"),
         (["--pipeline", "missing.yaml", "-i", "IMG"], 66, "missing.yaml"),
         (["--pipeline", "BAD", "-i", "IMG"], 78, "batch_sise"),
         (["--pipeline", "multi_label_image_classification"], 2, "give at least one input"),

@@ -129,7 +129,7 @@ def test_missing_config_file_is_input_missing(tmp_path: Path) -> None:
 
 def test_unknown_model_suggests() -> None:
     with pytest.raises(ConfigError, match="did you mean 'ResNet50_ML'"):
-        resolve_config(overrides=["Global.model=ResNet50"])
+        resolve_config(overrides=["Global.model=ResNet50-ML"])
 
 
 def test_paddlex_style_file_loads_with_ignored_keys(tmp_path: Path) -> None:
@@ -166,7 +166,7 @@ def test_pipeline_threshold_mapping_needs_default() -> None:
 
 def test_unknown_config_name() -> None:
     with pytest.raises(UsageError, match="did you mean"):
-        config_kind("PP-LCNet_x1_0")
+        config_kind("PP-LCNet_x1_0_MLL")
 
 
 @pytest.mark.parametrize(

@@ -54,7 +54,7 @@ def test_names_and_files_resolve_without_paddle(tmp_path: Path) -> None:
 
 def test_unknown_names_and_bad_files() -> None:
     with pytest.raises(UsageError, match="does not exist"):
-        load_pipeline_config("image_classification")
+        load_pipeline_config("image_segmentation")
     with pytest.raises(InputMissingError, match="get-config"):
         load_pipeline_config("missing.yaml")
     with pytest.raises(TypeError, match="colour"):
