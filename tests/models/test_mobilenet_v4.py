@@ -92,6 +92,33 @@ def test_drop_path_function(paddle) -> None:
 
 
 @pytest.mark.filterwarnings("ignore:When training, we now always track")
+@pytest.mark.parametrize("kind", ["conv", "uib", "attention"])
+def test_drop_path_drops_the_branch_in_training(paddle, kind: str) -> None:
+    from mlcls_cli.models.backbones.mobilenet_v4 import (
+        MQA,
+        UIB,
+        ConvBnAct,
+        MobileAttention,
+        UniversalInvertedResidual,
+    )
+
+    if kind == "conv":  # no shortcut: a dropped sample is all zeros
+        block = ConvBnAct(8, 8, 1, act="relu", drop_path_rate=0.75)
+    elif kind == "uib":
+        block = UniversalInvertedResidual(8, UIB(8, 16, 3, 3, 1), "relu", True, drop_path_rate=0.75)
+    else:
+        block = MobileAttention(8, MQA(8, 4, 3, 2, 2), True, drop_path_rate=0.75)
+    x = paddle.rand([400, 8, 4, 4]) + 0.5
+    block.train()
+    out = block(x).numpy().reshape(400, -1)
+    base = np.zeros_like(out) if kind == "conv" else x.numpy().reshape(400, -1)
+    dropped = (out == base).all(axis=1)
+    assert 0.65 < dropped.mean() < 0.85
+    block.eval()
+    assert not (block(x).numpy().reshape(400, -1) == base).all(axis=1).any()
+
+
+@pytest.mark.filterwarnings("ignore:When training, we now always track")
 def test_training_randomness_is_drop_path_only(paddle) -> None:
     # PaddleClas builds a classifier dropout but never applies it: without drop path, training is deterministic.
     from mlcls_cli.models.backbones.mobilenet_v4 import build_mobilenet_v4
@@ -117,6 +144,24 @@ def test_layer_scale_only_in_hybrids(paddle) -> None:
     assert [block.key_down_proj is not None for block in attention] == [True] * 4 + [False] * 4
     np.testing.assert_array_equal(attention[0].layer_scale.gamma.numpy(), np.full([160], 1e-5, "float32"))
     assert attention[0].scale == pytest.approx(256**-0.5)
+
+
+@pytest.mark.parametrize("variant", list(RECIPE_DROP_PATH))
+def test_activation_is_relu_or_exact_gelu(paddle, variant: str) -> None:
+    # The goldens cannot tell exact from tanh GELU (hybrid_large's logits differ by ~1e-4 relative).
+    from math import erf, sqrt
+
+    from mlcls_cli.models.backbones.mobilenet_v4 import build_mobilenet_v4
+
+    with paddle.LazyGuard():
+        model = build_mobilenet_v4(10, variant)
+    x = np.linspace(-4, 4, 81).astype("float32")
+    if variant == "hybrid_large":
+        expected = 0.5 * x * (1 + np.array([erf(v / sqrt(2)) for v in x]))
+    else:
+        expected = np.maximum(x, 0)
+    for act in (model.conv_stem.act, model.blocks[-2].pw_exp.act, model.conv_head.act):
+        np.testing.assert_allclose(act(paddle.to_tensor(x)).numpy(), expected, rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize(
