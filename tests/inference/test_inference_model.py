@@ -206,7 +206,7 @@ def test_broken_packages_are_clear_errors(package, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="Magic"):
         create_model(model_dir=broken, device="cpu")
     (broken / "inference.yml").write_text("Global: {model_name: x}\n")
-    with pytest.raises(ConfigError, match="PostProcess.MultiLabelThreshOutput or PostProcess.Topk"):
+    with pytest.raises(ConfigError, match=r"PostProcess\.MultiLabelThreshOutput or PostProcess\.Topk"):
         create_model(model_dir=broken, device="cpu")
     shutil.copy(package[1] / "inference.yml", broken / "inference.yml")
     (broken / "inference.pdiparams").write_bytes(b"garbage")
