@@ -1,7 +1,8 @@
 """The training/eval dataset and data loader, reproducible for any number of workers and ranks.
 
 :class:`MultiLabelDataset` decodes one list-file sample and returns
-``(image float32 (3, H, W), multi-hot float32 (K,))``. In training its random
+``(image float32 (3, H, W), multi-hot float32 (K,))``, or for ClsDataset samples
+(:class:`~mlcls_cli.data.listfile.ClsSample`, with a ``class_id``) the class id as int64. In training its random
 stream is a pure function of ``(seed, epoch, index)`` (see :func:`sample_rng`), so
 augmentation does not depend on worker count, worker scheduling or resume.
 :func:`build_loader` wraps it in a ``paddle.io.DataLoader`` whose batch sampler
@@ -66,6 +67,9 @@ class _MultiLabelDatasetImpl:
         self.train = bool(train)
         self.seed = int(seed)
         self.epoch = 0
+        if self.samples and hasattr(self.samples[0], "class_id"):
+            self._labels = _class_ids(self.samples, self.num_classes)
+            return
         self._labels = np.zeros((len(self.samples), self.num_classes), dtype=np.float32)
         for row, sample in enumerate(self.samples):
             if len(sample.labels) != self.num_classes:
@@ -85,7 +89,7 @@ class _MultiLabelDatasetImpl:
 
     @property
     def labels(self) -> np.ndarray:
-        """All multi-hot vectors, (N, K) float32, in sample order."""
+        """All targets in sample order: multi-hot (N, K) float32, or class ids (N,) int64 for a ClsDataset."""
         return self._labels
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
@@ -101,6 +105,21 @@ class _MultiLabelDatasetImpl:
         return image, self._labels[index].copy()
 
 
+def _class_ids(samples: Sequence[Any], num_classes: int) -> np.ndarray:
+    """The class ids of ClsDataset samples as int64, each checked against ``num_classes``."""
+    ids = np.empty(len(samples), dtype=np.int64)
+    for row, sample in enumerate(samples):
+        class_id = int(sample.class_id)
+        if not 0 <= class_id < num_classes:
+            raise DatasetError(
+                f"line {sample.lineno}: {sample.path} has class id {class_id}, "
+                f"label.txt has {num_classes} classes (0..{num_classes - 1})",
+                hint="run `mlcls check` on the dataset",
+            )
+        ids[row] = class_id
+    return ids
+
+
 def _make_dataset_class() -> type:
     import paddle
 
@@ -111,8 +130,9 @@ def _make_dataset_class() -> type:
             "__module__": __name__,
             "__qualname__": "MultiLabelDataset",
             "__doc__": (
-                "A map-style ``paddle.io.Dataset`` over list-file samples: ``(image (3,H,W), labels (K,))``, "
-                "both float32; training draws are a function of (seed, epoch, index)."
+                "A map-style ``paddle.io.Dataset`` over list-file samples: ``(image (3,H,W) float32, target)`` with a "
+                "multi-hot float32 (K,) target, or an int64 class id for ClsDataset samples; training draws "
+                "are a function of (seed, epoch, index)."
             ),
         },
     )
@@ -236,7 +256,7 @@ def build_loader(
     world_size: int = 1,
     start_batch: int = 0,
 ) -> paddle.io.DataLoader:
-    """A DataLoader yielding ``(images [B,3,H,W] float32, labels [B,K] float32)`` paddle tensors.
+    """A DataLoader yielding ``(images [B,3,H,W] float32, labels)`` paddle tensors (labels [B,K] float32 or [B] int64).
 
     Shuffling is a function of ``(seed, epoch)``; with ``world_size > 1`` each rank gets a
     disjoint slice of equal length. Call :func:`set_loader_epoch` before each epoch (or

@@ -1,4 +1,4 @@
-"""The asymmetric loss (ASL) of the ML-Decoder recipe.
+"""Training losses: the asymmetric loss (ASL) of the ML-Decoder recipe and smoothed cross-entropy.
 
 Per element, with ``p = sigmoid(logit)`` and a 0/1 target ``y``:
 ``p_neg = min(1 - p + clip, 1)`` (probability shifting of easy negatives),
@@ -71,3 +71,30 @@ class AsymmetricLoss(nn.Layer):
         if self.reduction == "mean":
             return loss.mean()
         return loss
+
+
+class SmoothedCrossEntropy(nn.Layer):
+    """Softmax cross-entropy with label smoothing, mean over the batch (PaddleClas ``CELoss``).
+
+    ``targets`` are class ids [B] (int) or soft targets [B, C] (Mixup/CutMix); with
+    ``epsilon`` > 0 the target becomes ``(1 - epsilon) * target + epsilon / C``, on top of
+    any mixing, as PaddleClas does. Low-precision logits are cast to float32 first.
+    """
+
+    def __init__(self, epsilon: float = 0.0) -> None:
+        super().__init__()
+        if not 0.0 <= float(epsilon) < 1.0:
+            raise ValueError(f"label smoothing must be in [0, 1), got {epsilon}")
+        self.epsilon = float(epsilon)
+
+    def forward(self, logits: paddle.Tensor, targets: paddle.Tensor) -> paddle.Tensor:
+        """Mean loss of ``logits`` [B, C] against class ids [B] or soft targets [B, C]."""
+        x = logits.astype("float32") if logits.dtype in (paddle.float16, paddle.bfloat16) else logits
+        classes = int(x.shape[-1])
+        if targets.ndim == x.ndim and int(targets.shape[-1]) == classes and "float" in str(targets.dtype):
+            target = targets.astype(x.dtype)
+        else:
+            target = nn.functional.one_hot(targets.reshape([-1]).astype("int64"), classes).astype(x.dtype)
+        if self.epsilon > 0:
+            target = target * (1.0 - self.epsilon) + self.epsilon / classes
+        return -(target * nn.functional.log_softmax(x, axis=-1)).sum(axis=-1).mean()

@@ -16,6 +16,7 @@ Cutout side scales with the input size (224 at the recipe's 448).
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Sequence
 from pathlib import Path
@@ -158,3 +159,132 @@ def build_train_transform(
     random choice (``numpy.random.Generator`` or ``random.Random``).
     """
     return TrainTransform(image_size, cutout=cutout, randaugment=randaugment, mean=mean, std=std)
+
+
+# --------------------------------------------------------------------------- single-label (ClsDataset)
+
+
+def random_resized_crop_box(
+    width: int,
+    height: int,
+    rng: np.random.Generator | random.Random | Rng,
+    *,
+    scale: tuple[float, float] = (0.08, 1.0),
+    ratio: tuple[float, float] = (3.0 / 4.0, 4.0 / 3.0),
+) -> tuple[int, int, int, int]:
+    """PaddleClas ``RandCropImage``'s box ``(left, top, width, height)``: one draw, no retry loop.
+
+    The aspect ratio is ``sqrt(uniform(ratio))`` applied to both sides; the area fraction is
+    uniform in ``scale`` with both ends clamped to what fits the image at that aspect.
+    """
+    r = Rng(rng)
+    aspect = math.sqrt(ratio[0] + (ratio[1] - ratio[0]) * r.random())
+    w_unit, h_unit = aspect, 1.0 / aspect
+    bound = min((width / height) / (w_unit**2), (height / width) / (h_unit**2))
+    lo, hi = min(scale[0], bound), min(scale[1], bound)
+    area = width * height * (lo + (hi - lo) * r.random())
+    side = math.sqrt(area)
+    w = max(1, min(width, int(side * w_unit)))
+    h = max(1, min(height, int(side * h_unit)))
+    return r.integer(0, width - w), r.integer(0, height - h), w, h
+
+
+def random_erasing(
+    chw: np.ndarray,
+    rng: np.random.Generator | random.Random | Rng,
+    *,
+    probability: float,
+    area: tuple[float, float] = (0.02, 1.0 / 3.0),
+    aspect: tuple[float, float] = (0.3, 1.0 / 0.3),
+    attempts: int = 10,
+) -> np.ndarray:
+    """PaddleClas ``RandomErasing`` (pixel mode) on a normalised CHW array: one box of N(0, 1) noise.
+
+    With ``probability`` a box of area fraction uniform in ``area`` and log-uniform aspect
+    in ``aspect`` is filled with standard-normal values; up to ``attempts`` draws until one fits.
+    """
+    r = Rng(rng)
+    if probability <= 0 or r.random() >= probability:
+        return chw
+    _, height, width = chw.shape
+    log_lo, log_hi = math.log(aspect[0]), math.log(aspect[1])
+    for _ in range(attempts):
+        target = height * width * (area[0] + (area[1] - area[0]) * r.random())
+        ratio = math.exp(log_lo + (log_hi - log_lo) * r.random())
+        h = round(math.sqrt(target * ratio))
+        w = round(math.sqrt(target / ratio))
+        if 0 < h < height and 0 < w < width:
+            top, left = r.integer(0, height - h), r.integer(0, width - w)
+            noise = np.random.default_rng(r.integer(0, 2**31 - 1)).standard_normal((chw.shape[0], h, w))
+            out = chw.copy()
+            out[:, top : top + h, left : left + w] = noise.astype(chw.dtype)
+            return out
+    return chw
+
+
+class ClsTrainTransform:
+    """Single-label training: random resized crop -> flip -> RandAugment -> normalise -> RandomErasing.
+
+    PaddleClas's ImageNet recipe (``RandCropImage``, ``RandFlipImage``, ``TimmAutoAugment``,
+    ``NormalizeImage``, ``RandomErasing``) with every draw taken from the generator passed
+    in. ``interpolation`` is ``bilinear`` (OpenCV's arithmetic, PaddleClas's default
+    resampler) or ``bicubic`` (PIL). The RandAugment is mlcls's RandAugmentV4 with the
+    recipe's magnitude as its largest magnitude index, not a port of timm's policy.
+    """
+
+    def __init__(
+        self,
+        image_size: int,
+        *,
+        interpolation: str = "bilinear",
+        flip: bool = True,
+        randaugment: int | None = None,
+        random_erasing: float = 0.0,
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
+    ) -> None:
+        from mlcls_cli.inference.preprocess import ResizeOp
+
+        if interpolation not in ("bilinear", "bicubic"):
+            raise ValueError(f"interpolation must be bilinear or bicubic, got {interpolation!r}")
+        self.image_size = _check_size(image_size)
+        backend = "cv2" if interpolation == "bilinear" else "pil"
+        self.resize = ResizeOp((self.image_size, self.image_size), None, interpolation, backend)
+        self.flip = bool(flip)
+        self.augment = RandAugmentV4(max_index=int(randaugment)) if randaugment else None
+        self.erasing = float(random_erasing or 0.0)
+        self.normalize = Normalize(mean, std)
+
+    def __call__(self, img: Image.Image, rng: np.random.Generator | random.Random | Rng) -> np.ndarray:
+        """Transform one image with the random draws taken from ``rng``."""
+        r = Rng(rng)
+        img = img.convert("RGB")
+        left, top, w, h = random_resized_crop_box(*img.size, r)
+        out = np.asarray(self.resize(np.asarray(img)[top : top + h, left : left + w]))
+        if self.flip and r.random() < 0.5:
+            out = out[:, ::-1]
+        pil = Image.fromarray(np.ascontiguousarray(out))
+        if self.augment is not None:
+            pil = self.augment(pil, r)
+        chw = self.normalize(pil)
+        return random_erasing(chw, r, probability=self.erasing) if self.erasing else chw
+
+
+class ClsEvalTransform:
+    """Single-label evaluation: the inference package's own preprocessing (resize short side, centre crop).
+
+    Built from the same ``inference.yml`` operators :func:`mlcls_cli.models.export.export_model`
+    writes for this model and size, and run by the predictor's preprocessor, so evaluating
+    ``.pdparams`` and predicting with the exported package see identical inputs.
+    """
+
+    def __init__(self, model_name: str, image_size: int) -> None:
+        from mlcls_cli.inference.preprocess import Preprocessor
+        from mlcls_cli.models.export import preprocessing_ops
+
+        self.image_size = _check_size(image_size)
+        self.preprocess = Preprocessor(preprocessing_ops(model_name, self.image_size), crop=True)
+
+    def __call__(self, img: Image.Image) -> np.ndarray:
+        """Transform one image to a (3, size, size) float32 array."""
+        return self.preprocess(img.convert("RGB"))

@@ -123,6 +123,35 @@ def _with_probabilities(model: Any, task: str) -> Any:
     return _ProbabilityModel(model)
 
 
+def package_preprocessing(model_name: str, input_size: int) -> dict[str, Any]:
+    """The resize settings :func:`inference_config` gets for ``model_name`` exported at ``input_size``.
+
+    Single-label zoo models keep their resize-then-crop ratio (e.g. 256 -> 224) at the new
+    size, with their resampler; multi-label and unknown models resize straight to the size.
+    """
+    info = _registry_entry(model_name)
+    if info is None or info.resize_short is None:
+        return {}
+    return {
+        "resize_short": max(input_size, round(input_size * info.resize_short / info.input_size)),
+        "resize_backend": info.resize_backend,
+        "interpolation": info.interpolation,
+    }
+
+
+def preprocessing_ops(model_name: str, input_size: int) -> list[dict[str, Any]]:
+    """The ``PreProcess.transform_ops`` an export of ``model_name`` at ``input_size`` writes."""
+    info = _registry_entry(model_name)
+    config = inference_config(
+        model_name=model_name,
+        label_list=["_"],
+        input_size=input_size,
+        task=info.task if info is not None else TASK_ML,
+        **package_preprocessing(model_name, input_size),
+    )
+    return config["PreProcess"]["transform_ops"]
+
+
 def _registry_entry(model_name: str) -> Any:
     """The registry entry of ``model_name``, or None for a name the zoo does not know."""
     from mlcls_cli.models.registry import MODELS
@@ -259,14 +288,7 @@ def export_model(
     wrapped = _with_probabilities(model, task)
     wrapped.eval()
     spec = [InputSpec(shape=[None, 3, input_size, input_size], dtype="float32", name="x")]
-    preprocessing: dict[str, Any] = {}
-    if info is not None and info.resize_short is not None:
-        # the model's resize-then-crop ratio (e.g. 256 -> 224) at the size it was trained at
-        preprocessing = {
-            "resize_short": max(input_size, round(input_size * info.resize_short / info.input_size)),
-            "resize_backend": info.resize_backend,
-            "interpolation": info.interpolation,
-        }
+    preprocessing = package_preprocessing(model_name, input_size)
     config_text = dump_inference_config(
         inference_config(
             model_name=model_name,
