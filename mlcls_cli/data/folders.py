@@ -435,6 +435,11 @@ def convert_folders(
         )
     links = _link_names(folders)
     classes = [FolderClass(index=i, name=f.strip(), folder=f, link=links[f]) for i, f in enumerate(folders)]
+    if plan.split_from_train and val_percent is None:
+        val_percent = DEFAULT_VAL_PERCENT
+        console.info(
+            f"no val tree: {val_percent}% of each class goes to val (seed {seed}); see --val-percent"
+        )
     lists = _assign(plan, classes, val_percent, seed)
     without_val = [c.name for c in classes if c.val == 0]
     _report(source, skipped, without_val)
@@ -509,10 +514,6 @@ def _assign(
     if plan.split_from_train:
         pool = items["train"]
         percent = val_percent if val_percent is not None else DEFAULT_VAL_PERCENT
-        if val_percent is None:
-            console.info(
-                f"no val tree: {percent}% of each class goes to val (seed {seed}); change it with --val-percent"
-            )
         n_val = len(pool) - train_count(len(pool), 100 - percent)
         order = list(range(len(pool)))
         random.Random(seed).shuffle(order)
