@@ -107,15 +107,25 @@ def _no_label_file(d: MadeClsDataset) -> None:
     d.label_file.unlink()
 
 
-# (case id, how to break the dataset, kind, [(file, line)], words the first message holds)
-CORPUS: list[tuple[str, Callable[[MadeClsDataset], None], str, list[tuple[str | None, int | None]], str]] = [
-    ("tab", _set("train", 2, "images/img_00001.png\t1"), "list.tab_separator", [("train.txt", 2)], "TAB"),
+# (case id, how to break the dataset, kind, [(file, line)], words the first message holds, severity)
+CORPUS: list[
+    tuple[str, Callable[[MadeClsDataset], None], str, list[tuple[str | None, int | None]], str, str]
+] = [
+    (
+        "tab",
+        _set("train", 2, "images/img_00001.png\t1"),
+        "list.tab_separator",
+        [("train.txt", 2)],
+        "TAB",
+        ERROR,
+    ),
     (
         "path-with-space",
         _set("train", 3, "images/my img.png 2"),
         "list.path_spaces",
         [("train.txt", 3)],
         "'images/my img.png' contains a space",
+        ERROR,
     ),
     (
         "trailing-space",
@@ -123,6 +133,7 @@ CORPUS: list[tuple[str, Callable[[MadeClsDataset], None], str, list[tuple[str | 
         "list.trailing_space",
         [("train.txt", 4)],
         "1 trailing space after '0'",
+        ERROR,
     ),
     (
         "double-space",
@@ -130,6 +141,7 @@ CORPUS: list[tuple[str, Callable[[MadeClsDataset], None], str, list[tuple[str | 
         "list.extra_space",
         [("val.txt", 2)],
         "two spaces in a row",
+        ERROR,
     ),
     (
         "leading-space",
@@ -137,15 +149,24 @@ CORPUS: list[tuple[str, Callable[[MadeClsDataset], None], str, list[tuple[str | 
         "list.extra_space",
         [("val.txt", 1)],
         "starts with a space",
+        ERROR,
     ),
-    ("blank-line", _blank_line, "list.blank_line", [("train.txt", 3)], "blank line"),
-    ("one-field", _set("train", 5, "images/img_00004.png"), "list.fields", [("train.txt", 5)], "one field"),
+    ("blank-line", _blank_line, "list.blank_line", [("train.txt", 3)], "blank line", ERROR),
+    (
+        "one-field",
+        _set("train", 5, "images/img_00004.png"),
+        "list.fields",
+        [("train.txt", 5)],
+        "one field",
+        ERROR,
+    ),
     (
         "comma-separated",
         _set("train", 5, "images/img_00004.png,1"),
         "list.fields",
         [("train.txt", 5)],
         "one field with commas",
+        ERROR,
     ),
     (
         "three-fields",
@@ -153,6 +174,7 @@ CORPUS: list[tuple[str, Callable[[MadeClsDataset], None], str, list[tuple[str | 
         "list.fields",
         [("train.txt", 5)],
         "expected 2 space-separated fields, got 3",
+        ERROR,
     ),
     (
         "id-not-int",
@@ -160,6 +182,7 @@ CORPUS: list[tuple[str, Callable[[MadeClsDataset], None], str, list[tuple[str | 
         "list.class_id",
         [("train.txt", 6)],
         "class id '2.0' is not an integer",
+        ERROR,
     ),
     (
         "id-too-large",
@@ -167,6 +190,7 @@ CORPUS: list[tuple[str, Callable[[MadeClsDataset], None], str, list[tuple[str | 
         "list.class_id_range",
         [("val.txt", 3)],
         "class id 3 is not in label.txt (ids 0..2)",
+        ERROR,
     ),
     (
         "id-negative",
@@ -174,6 +198,7 @@ CORPUS: list[tuple[str, Callable[[MadeClsDataset], None], str, list[tuple[str | 
         "list.class_id_range",
         [("train.txt", 1)],
         "class id -1",
+        ERROR,
     ),
     (
         "multi-label-line",
@@ -181,6 +206,7 @@ CORPUS: list[tuple[str, Callable[[MadeClsDataset], None], str, list[tuple[str | 
         "list.type_mismatch",
         [("train.txt", 2)],
         "as in an MLClsDataset",
+        ERROR,
     ),
     (
         "space-separated-vector",
@@ -188,35 +214,82 @@ CORPUS: list[tuple[str, Callable[[MadeClsDataset], None], str, list[tuple[str | 
         "list.type_mismatch",
         [("train.txt", 2)],
         "is a vector",
+        ERROR,
     ),
-    ("duplicate", _dup, "list.duplicate_line", [("train.txt", 7)], "images/img_00000.png repeats line 1"),
-    ("conflict", _conflict, "list.conflicting_labels", [("train.txt", 7)], "with a different class id"),
-    ("overlap", _overlap, "split.overlap", [("val.txt", 4)], "images/img_00001.png is also in train.txt"),
-    ("missing-image", _missing, "image.missing", [("train.txt", 2)], "images/img_00001.png"),
-    ("unreadable-image", _unreadable, "image.unreadable", [("val.txt", 3)], "images/img_00008.png"),
-    ("path-escapes", _escape, "list.path_escapes", [("train.txt", 3)], "points outside the dataset root"),
-    ("backslash", _backslash, "list.backslash_path", [("val.txt", 1)], "uses backslashes"),
+    (
+        "duplicate",
+        _dup,
+        "list.duplicate_line",
+        [("train.txt", 7)],
+        "images/img_00000.png repeats line 1",
+        WARNING,
+    ),
+    (
+        "conflict",
+        _conflict,
+        "list.conflicting_labels",
+        [("train.txt", 7)],
+        "with a different class id",
+        ERROR,
+    ),
+    (
+        "overlap",
+        _overlap,
+        "split.overlap",
+        [("val.txt", 4)],
+        "images/img_00001.png is also in train.txt",
+        WARNING,
+    ),
+    ("missing-image", _missing, "image.missing", [("train.txt", 2)], "images/img_00001.png", ERROR),
+    ("unreadable-image", _unreadable, "image.unreadable", [("val.txt", 3)], "images/img_00008.png", ERROR),
+    (
+        "path-escapes",
+        _escape,
+        "list.path_escapes",
+        [("train.txt", 3)],
+        "points outside the dataset root",
+        ERROR,
+    ),
+    ("backslash", _backslash, "list.backslash_path", [("val.txt", 1)], "uses backslashes", WARNING),
     (
         "empty-val-class",
         _no_val_samples,
         "classes.no_val_samples",
         [("label.txt", 2), ("label.txt", 3)],
         "no val",
+        WARNING,
     ),
-    ("empty-train-class", _no_train_samples, "classes.no_train_samples", [("label.txt", 3)], "'car'"),
-    ("empty-list", _empty_list, "list.empty", [("val.txt", None)], "val.txt holds no samples"),
+    (
+        "empty-train-class",
+        _no_train_samples,
+        "classes.no_train_samples",
+        [("label.txt", 3)],
+        "'car'",
+        WARNING,
+    ),
+    ("empty-list", _empty_list, "list.empty", [("val.txt", None)], "val.txt holds no samples", ERROR),
     (
         "ids-from-one",
         _labels_from_one,
         "label.ids_not_from_zero",
         [("label.txt", 1)],
         "smallest class id is 1",
+        ERROR,
     ),
-    ("no-label-file", _no_label_file, "layout.missing_file", [("label.txt", None)], "label.txt not found"),
+    (
+        "no-label-file",
+        _no_label_file,
+        "layout.missing_file",
+        [("label.txt", None)],
+        "label.txt not found",
+        ERROR,
+    ),
 ]
 
 
-@pytest.mark.parametrize(("case", "breaker", "kind", "places", "words"), CORPUS, ids=[c[0] for c in CORPUS])
+@pytest.mark.parametrize(
+    ("case", "breaker", "kind", "places", "words", "severity"), CORPUS, ids=[c[0] for c in CORPUS]
+)
 def test_each_rule_is_reported_where_it_is(
     tmp_path: Path,
     case: str,
@@ -224,6 +297,7 @@ def test_each_rule_is_reported_where_it_is(
     kind: str,
     places: list[tuple[str | None, int | None]],
     words: str,
+    severity: str,
 ) -> None:
     made = make_cls_dataset(tmp_path / "ds", classes=3, train=6, val=3)
     breaker(made)
@@ -231,9 +305,11 @@ def test_each_rule_is_reported_where_it_is(
     assert where(report, kind) == places, report.problems.counts
     first = examples(report, kind)[0]
     assert words in first.message
-    severity, default_hint = kind_table("ClsDataset")[kind]
-    assert first.hint and default_hint  # a specific or the default fix
-    assert report.passed is (severity == WARNING and report.error_count == 0)
+    assert kind_table("ClsDataset")[kind][0] == severity
+    assert first.hint  # a specific or the default fix
+    if severity == WARNING:
+        assert report.passed and report.error_count == 0, report.problems.counts
+        assert kind in report.result["warnings"]["counts"]
     if severity == ERROR:
         assert kind in report.result["errors"]["counts"]
         assert f"{places[0][0]}:{places[0][1]}" in report.result["err_msg"] or places[0][1] is None
