@@ -294,7 +294,7 @@ class ProblemLog:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ImageInfo:
     """What probing one image found: size and mode, or the problem kind and detail."""
 
