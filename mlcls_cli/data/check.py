@@ -657,7 +657,9 @@ def _parse_cls_list(
             if exc.kind == "list.class_id" and token.strip() in id_of_name:
                 hint = f"{token.strip()!r} is a class name: write its id {id_of_name[token.strip()]} instead"
             log.add(exc.kind or "list.class_id", rel_file, lineno, exc.message, hint)
-        entries.append(_Entry(split, lineno, raw_path, rel, positives, "" if positives else token.strip()))
+        entries.append(
+            _Entry(split, lineno, raw_path, rel, positives, "" if positives is not None else token.strip())
+        )
     if not entries:
         log.add("list.empty", rel_file, None, f"{rel_file} holds no samples")
     return entries
