@@ -277,6 +277,15 @@ def _sandbox(root: Path) -> None:
 
     for name in ("mlcls_nus_examples", "x"):
         shutil.copytree(SAMPLE_DATASET, root / "dataset" / name)
+    # single-label: a ClsDataset under PaddleX's demo name, and the same images as one folder per class
+    shutil.copytree(SAMPLE_CLS_DATASET, root / "dataset" / "cls_flowers_examples")
+    names = (SAMPLE_CLS_DATASET / "label.txt").read_text().splitlines()
+    for split in ("train", "val"):
+        for line in (SAMPLE_CLS_DATASET / f"{split}.txt").read_text().splitlines():
+            path, class_id = line.split(" ")
+            folder = root / "dataset" / "flowers" / split / names[int(class_id)].split(" ", 1)[1]
+            folder.mkdir(parents=True, exist_ok=True)
+            shutil.copy(SAMPLE_CLS_DATASET / path, folder)
     _write_coco(root / "dataset" / "det_coco_examples")
     shutil.copytree(REPO / "examples", root / "examples", ignore=shutil.ignore_patterns("__pycache__"))
     images = sorted((SAMPLE_DATASET / "images").iterdir())
