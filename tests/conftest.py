@@ -9,6 +9,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_DATASET = REPO / "examples" / "sample_dataset"
+SAMPLE_CLS_DATASET = REPO / "examples" / "sample_cls_dataset"
 
 
 @pytest.fixture(autouse=True)

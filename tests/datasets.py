@@ -1,10 +1,14 @@
-"""Build small MLClsDatasets on disk for tests.
+"""Build small MLClsDatasets and ClsDatasets on disk for tests.
 
 ``make_dataset(tmp_path / "ds")`` writes ``images/``, ``label.txt``, ``train.txt`` and
 ``val.txt`` with tiny solid-colour images and deterministic multi-hot labels: every
 class has a positive in train when ``train >= classes`` (and in val when
 ``val >= classes``). The returned :class:`MadeDataset` knows every path and vector,
 so a test can break one line and assert on exactly that line.
+
+``make_cls_dataset`` does the same for a single-label ClsDataset
+(``<path> <class id>`` lines, sample ``i`` of a split in class ``i % K``); its
+:class:`MadeClsDataset` knows every path and class id.
 """
 
 from __future__ import annotations
@@ -194,10 +198,78 @@ def make_learnable_dataset(
     return made
 
 
+@dataclass
+class MadeClsDataset(MadeDataset):
+    """A ClsDataset written by :func:`make_cls_dataset`: its root and the (path, class id) of each line."""
+
+    train: list[tuple[str, int]] = field(default_factory=list)  # type: ignore[assignment]
+    val: list[tuple[str, int]] = field(default_factory=list)  # type: ignore[assignment]
+    separator: str = " "
+
+    def samples(self, split: str) -> list[tuple[str, int]]:  # type: ignore[override]
+        """The (relative path, class id) entries of ``split`` as written."""
+        return self.train if split == "train" else self.val
+
+    def line(self, rel: str, class_id: int) -> str:
+        """One list line in this dataset's format."""
+        return format_cls_line(rel, class_id, self.separator)
+
+
+def format_cls_line(rel: str, class_id: int, separator: str = " ") -> str:
+    """One ClsDataset list line: path, separator, class id."""
+    return f"{rel}{separator}{class_id}"
+
+
+def make_cls_dataset(
+    root: Path,
+    *,
+    classes: int | Sequence[str] = 3,
+    train: int = 6,
+    val: int = 3,
+    image_size: tuple[int, int] = (32, 32),
+    image_format: str = "png",
+    class_of: Sequence[int] | None = None,
+    separator: str = " ",
+    newline: str = "\n",
+    prefix: str = "img",
+) -> MadeClsDataset:
+    """Write a valid ClsDataset under ``root`` and describe it.
+
+    ``classes`` is a class count (names from :data:`DEFAULT_NAMES`, then ``class_<i>``)
+    or explicit names. Sample ``i`` of each split is in class ``i % K`` unless
+    ``class_of`` gives the class of every sample (train first, then val). Images of
+    the same index share a colour.
+    """
+    if isinstance(classes, int):
+        names = [DEFAULT_NAMES[i] if i < len(DEFAULT_NAMES) else f"class_{i}" for i in range(classes)]
+    else:
+        names = list(classes)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "images").mkdir(exist_ok=True)
+    made = MadeClsDataset(root=root, names=names, separator=separator, newline=newline)
+    made.write_label_lines([f"{i} {name}" for i, name in enumerate(names)])
+    ext = "jpg" if image_format in ("jpg", "jpeg") else image_format
+    index = 0
+    for split, count in (("train", train), ("val", val)):
+        entries = made.samples(split)
+        for i in range(count):
+            class_id = class_of[index] if class_of is not None else i % len(names)
+            rel = f"images/{prefix}_{index:05d}.{ext}"
+            color = ((index * 37) % 256, (index * 91) % 256, (index * 53) % 256)
+            write_image(root / rel, image_size, color)
+            entries.append((rel, class_id))
+            index += 1
+        made.write_list_lines(split, [made.line(rel, c) for rel, c in entries])
+    return made
+
+
 __all__ = [
     "DEFAULT_NAMES",
+    "MadeClsDataset",
     "MadeDataset",
+    "format_cls_line",
     "format_line",
+    "make_cls_dataset",
     "make_dataset",
     "make_learnable_dataset",
     "write_image",

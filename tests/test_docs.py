@@ -17,7 +17,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from mlcls_cli.cli.app import app
-from tests.conftest import REPO, SAMPLE_DATASET
+from tests.conftest import REPO, SAMPLE_CLS_DATASET, SAMPLE_DATASET
 
 README = REPO / "README.md"
 runner = CliRunner()
@@ -111,6 +111,37 @@ def test_sample_dataset_generator_reproduces_the_bundled_dataset(tmp_path: Path)
         assert np.array_equal(
             np.asarray(Image.open(image)), np.asarray(Image.open(out / "images" / image.name))
         )
+
+
+def test_sample_cls_dataset_generator_reproduces_the_bundled_dataset(tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    subprocess.run(
+        [sys.executable, str(REPO / "examples" / "make_sample_cls_dataset.py"), str(out)],
+        check=True,
+        capture_output=True,
+    )
+    for name in ("label.txt", "train.txt", "val.txt"):
+        assert (out / name).read_text() == (SAMPLE_CLS_DATASET / name).read_text()
+    bundled = sorted((SAMPLE_CLS_DATASET / "images").iterdir())
+    assert [p.name for p in bundled] == sorted(p.name for p in (out / "images").iterdir())
+    for image in bundled[::7]:
+        assert np.array_equal(
+            np.asarray(Image.open(image)), np.asarray(Image.open(out / "images" / image.name))
+        )
+
+
+def test_sample_cls_dataset_is_a_small_valid_clsdataset(tmp_path: Path) -> None:
+    from mlcls_cli.data.check import check_dataset
+
+    report = check_dataset(SAMPLE_CLS_DATASET, output_dir=tmp_path, progress=False, plots=False)
+    assert report.passed and report.problems.counts == {}
+    assert report.dataset_type == "ClsDataset" and not report.type_ambiguous
+    assert report.class_names == ["circle", "square", "triangle", "cross", "ring"]
+    assert [c["train"] for c in report.statistics["per_class"]] == [18] * 5
+    assert [c["val"] for c in report.statistics["per_class"]] == [6] * 5
+    assert report.statistics["image_size"]["width"] == {"min": 64, "median": 64, "max": 64}
+    size = sum(p.stat().st_size for p in SAMPLE_CLS_DATASET.rglob("*") if p.is_file())
+    assert size < 100_000  # kept small in the repository
 
 
 @pytest.mark.slow
@@ -246,6 +277,15 @@ def _sandbox(root: Path) -> None:
 
     for name in ("mlcls_nus_examples", "x"):
         shutil.copytree(SAMPLE_DATASET, root / "dataset" / name)
+    # single-label: a ClsDataset under PaddleX's demo name, and the same images as one folder per class
+    shutil.copytree(SAMPLE_CLS_DATASET, root / "dataset" / "cls_flowers_examples")
+    names = (SAMPLE_CLS_DATASET / "label.txt").read_text().splitlines()
+    for split in ("train", "val"):
+        for line in (SAMPLE_CLS_DATASET / f"{split}.txt").read_text().splitlines():
+            path, class_id = line.split(" ")
+            folder = root / "dataset" / "flowers" / split / names[int(class_id)].split(" ", 1)[1]
+            folder.mkdir(parents=True, exist_ok=True)
+            shutil.copy(SAMPLE_CLS_DATASET / path, folder)
     _write_coco(root / "dataset" / "det_coco_examples")
     shutil.copytree(REPO / "examples", root / "examples", ignore=shutil.ignore_patterns("__pycache__"))
     images = sorted((SAMPLE_DATASET / "images").iterdir())

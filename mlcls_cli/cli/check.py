@@ -8,23 +8,29 @@ from typing import Annotated, Any
 import typer
 
 from mlcls_cli import console
-from mlcls_cli.cli.common import ConfigOpt, OverrideOpt, cli_command
+from mlcls_cli.cli.common import ConfigOpt, DatasetTypeOpt, OverrideOpt, cli_command
 from mlcls_cli.errors import ConfigError, ExitCode, UsageError
 
 DEFAULT_OUTPUT = Path("output")
 
 
 def _run_from_config(
-    config: Path | None, overrides: list[str] | None, dataset: Path | None, output: Path | None
-) -> tuple[Path | None, Path | None]:
-    """Resolve DATASET and --output from ``-c``/``-o`` and run the enabled convert/split steps.
+    config: Path | None,
+    overrides: list[str] | None,
+    dataset: Path | None,
+    output: Path | None,
+    dataset_type: str | None = None,
+) -> tuple[Path | None, Path | None, str | None]:
+    """Resolve DATASET, --output and the dataset type from ``-c``/``-o`` and run the enabled convert/split steps.
 
     Precedence as everywhere: packaged defaults < the ``-c`` file < DATASET/--output <
     ``-o``. As in PaddleX, ``CheckDataset.convert`` runs first, then
-    ``CheckDataset.split``, then the check.
+    ``CheckDataset.split``, then the check. A ``Global.model`` given in the file or by
+    ``-o`` decides the dataset type, as a PaddleX module does: a dataset of the other
+    type fails with exit 65 before anything is changed.
     """
     if config is None and not overrides:
-        return dataset, output
+        return dataset, output, dataset_type
     from mlcls_cli.config import ignored_keys_set, resolve_config
 
     cfg = resolve_config(
@@ -43,6 +49,8 @@ def _run_from_config(
     dataset_dir = cfg.get("Global.dataset_dir")
     if not dataset_dir:
         raise UsageError("no dataset given", hint="pass DATASET or set Global.dataset_dir in the config")
+    if cfg.sources.get("Global.model", "packaged defaults") != "packaged defaults":
+        dataset_type = _type_of_model(str(cfg.get("Global.model")), dataset_dir, dataset_type)
     if cfg.get("CheckDataset.convert.enable"):
         _convert_from_config(dataset_dir, cfg.get("CheckDataset.convert.src_dataset_type"))
     if cfg.get("CheckDataset.split.enable"):
@@ -51,16 +59,49 @@ def _run_from_config(
             cfg.get("CheckDataset.split.train_percent"),
             cfg.get("CheckDataset.split.val_percent"),
         )
-    return Path(dataset_dir), Path(cfg.get("Global.output"))
+    return Path(dataset_dir), Path(cfg.get("Global.output")), dataset_type
+
+
+def _type_of_model(model: str, dataset_dir: str, dataset_type: str | None) -> str:
+    """The dataset type ``model`` trains on; exit 2 if --dataset-type says otherwise, 65 if the data does."""
+    from mlcls_cli.data.dataset_type import (
+        DatasetTypeError,
+        dataset_type_for_task,
+        normalize_dataset_type,
+        require_dataset_type,
+    )
+    from mlcls_cli.errors import MlclsError
+    from mlcls_cli.models.registry import get_model_info
+
+    task = get_model_info(model).task
+    expected = dataset_type_for_task(task)
+    if dataset_type is not None and normalize_dataset_type(dataset_type) != expected:
+        raise UsageError(
+            f"--dataset-type {normalize_dataset_type(dataset_type)} contradicts Global.model {model}, "
+            f"which trains on a {expected}",
+            hint="drop --dataset-type (the model decides), or set Global.model to a model of the other task",
+        )
+    try:
+        return require_dataset_type(dataset_dir, task, model=model)
+    except DatasetTypeError:
+        raise
+    except MlclsError:
+        return expected  # no dataset root to read: the check reports what is missing
 
 
 def _convert_from_config(dataset_dir: str, src_type: str | None) -> None:
-    from mlcls_cli.data.convert import convert_coco
+    from mlcls_cli.data.convert import convert_coco, normalize_source_type
 
     if not src_type:
         raise ConfigError(
             "CheckDataset.convert.enable is true but CheckDataset.convert.src_dataset_type is null",
             hint="set -o CheckDataset.convert.src_dataset_type=COCO",
+        )
+    if normalize_source_type(src_type) == "folders":
+        raise ConfigError(
+            "CheckDataset.convert.src_dataset_type=folders: class folders convert into a new folder, "
+            "not in place",
+            hint=f"run `mlcls convert {dataset_dir} --from folders --output OUT`, then `mlcls check OUT`",
         )
     convert_coco(dataset_dir, src_type=src_type)
     console.success("Convert dataset successfully !")
@@ -119,16 +160,23 @@ def command(
     no_plots: Annotated[
         bool, typer.Option("--no-plots", help="Skip the histogram and the demo images.")
     ] = False,
+    dataset_type: DatasetTypeOpt = None,
     config: ConfigOpt = None,
     override: OverrideOpt = None,
 ) -> None:
     """Check a dataset: report every problem, class statistics, a histogram and labelled samples.
 
-    Exit 0 when it passes, 65 when it has errors, 66 when DATASET does not exist.
+    The type (ClsDataset: '<image path> <class id>' lines; MLClsDataset: '<image path><TAB><0,1,...>'
+    lines) is read from the lists unless --dataset-type or a Global.model in the config decides it.
+    Exit 0 when it passes, 65 when it has errors (or does not fit Global.model), 66 when DATASET
+    does not exist.
     """
     from mlcls_cli.data.check import ERROR, check_dataset
+    from mlcls_cli.data.dataset_type import normalize_dataset_type
 
-    dataset, output = _run_from_config(config, override, dataset, output)
+    if dataset_type is not None:
+        dataset_type = normalize_dataset_type(dataset_type)
+    dataset, output, dataset_type = _run_from_config(config, override, dataset, output, dataset_type)
     if dataset is None:
         raise UsageError("missing DATASET", hint="mlcls check path/to/dataset (see mlcls check --help)")
     report = check_dataset(
@@ -139,7 +187,17 @@ def command(
         workers=workers,
         progress=True,
         plots=not no_plots,
+        dataset_type=dataset_type,
     )
+    if report.root is not None:
+        how = "as given" if dataset_type is not None else report.type_source
+        console.info(f"checked as {report.dataset_type} ({how})")
+        if report.type_ambiguous and dataset_type is None:
+            other = "MLClsDataset" if report.dataset_type == "ClsDataset" else "ClsDataset"
+            console.warn(
+                f"the type of {report.root} is ambiguous; pass --dataset-type {other} if it is "
+                f"{'multi' if other == 'MLClsDataset' else 'single'}-label"
+            )
     if console.state.json:
         console.emit_json(report.result)
     else:
@@ -185,6 +243,14 @@ def render_report(report: Any) -> None:
         s = splits.get(split)
         if s and s["samples"]:
             ratio = s["imbalance_ratio"]
+            if "largest_class_share" in s:  # single-label
+                out.print(
+                    f"  {split}: largest class {s['largest_class_share']:.1%} of the samples, "
+                    f"imbalance {ratio if ratio is not None else '-'}, "
+                    f"classes without samples: {len(s['classes_without_samples'])}",
+                    markup=False,
+                )
+                continue
             out.print(
                 f"  {split}: {s['label_cardinality']:.2f} labels/sample (density {s['label_density']:.3f}), "
                 f"{s['negatives']} negatives, imbalance {ratio if ratio is not None else '-'}",
@@ -215,14 +281,14 @@ def _render_problems(out: Any, problems: Any) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from mlcls_cli.data.check import ERROR, KINDS, WARNING
+    from mlcls_cli.data.check import ERROR, WARNING
 
     kinds = problems.kinds(ERROR) + problems.kinds(WARNING)
     if not kinds:
         return
     rows = []
     for kind in kinds:
-        severity, default_hint = KINDS[kind]
+        severity, default_hint = problems.table[kind]
         first = problems.examples[kind][0] if problems.examples.get(kind) else None
         rows.append(
             (

@@ -224,3 +224,24 @@ PrecisionOpt = Annotated[
         show_default=False,
     ),
 ]
+
+
+def complete_dataset_type(incomplete: str) -> list[tuple[str, str]]:
+    """Dataset type names starting with ``incomplete`` (any case)."""
+    choices = [
+        ("ClsDataset", "single-label: '<image path> <class id>' lines"),
+        ("MLClsDataset", "multi-label: '<image path><TAB><0,1,...>' lines"),
+    ]
+    return [(v, t) for v, t in choices if v.lower().startswith(incomplete.lower())]
+
+
+DatasetTypeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--dataset-type",
+        metavar="TYPE",
+        help="ClsDataset or MLClsDataset: read the dataset as this type. [default: read from the lists]",
+        autocompletion=complete_dataset_type,
+        show_default=False,
+    ),
+]

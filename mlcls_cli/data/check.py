@@ -1,4 +1,11 @@
-"""Validate an MLClsDataset and report every problem, with statistics, a histogram and demo images.
+"""Validate a dataset and report every problem, with statistics, a histogram and demo images.
+
+Both dataset types go through the same checker: an MLClsDataset (multi-label,
+``<path>\\t<0,1,...>`` lines) and a ClsDataset (single-label, ``<path> <class id>`` lines,
+read exactly as PaddleX's checker reads them). The type is detected from the lists
+(:mod:`mlcls_cli.data.dataset_type`) unless the caller forces one; only the line parsing,
+a few severities and hints, and the per-class rules differ by type. Each parsed line
+keeps its positive class ids, never a one-hot vector, so ImageNet-size lists stay small.
 
 Unlike PaddleX's checker, which stops at the first bad line, :func:`check_dataset`
 reads everything and collects each problem with a kind code, severity, file, line,
@@ -23,6 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from mlcls_cli import __version__
+from mlcls_cli.data.dataset_type import (
+    CLS_DATASET,
+    ML_DATASET,
+    TypeGuess,
+    guess_dataset_type,
+    normalize_dataset_type,
+)
 from mlcls_cli.data.listfile import (
     IMAGES_DIR,
     LABEL_FILE,
@@ -30,12 +44,14 @@ from mlcls_cli.data.listfile import (
     VAL_LIST,
     LineError,
     locate_dataset_root,
+    parse_class_id,
     parse_label_line,
     parse_vector,
     read_lines,
+    split_cls_line,
     split_list_line,
 )
-from mlcls_cli.data.stats import class_counts, compute_statistics
+from mlcls_cli.data.stats import compute_statistics_ids, counts_by_class
 from mlcls_cli.errors import DatasetError, InputMissingError, UsageError
 from mlcls_cli.utils.atomic import atomic_write_bytes, atomic_write_json
 
@@ -132,7 +148,77 @@ KINDS: dict[str, tuple[str, str]] = {
         WARNING,
         "no val sample has this class, so evaluation excludes it (its AP is undefined): add examples",
     ),
+    # ClsDataset line grammar: PaddleX's checker splits on every space and needs exactly 2 fields
+    "list.tab_separator": (
+        ERROR,
+        "ClsDataset lines use ONE SPACE between the path and the class id (PaddleX splits on ' '): "
+        "replace the TAB with a space",
+    ),
+    "list.path_spaces": (
+        ERROR,
+        "PaddleX splits ClsDataset lines on every space, so a path cannot contain one: rename the file or "
+        "folder (e.g. spaces to '_') and fix the line",
+    ),
+    "list.trailing_space": (
+        ERROR,
+        "delete the space(s) at the end of the line: PaddleX's checker splits on every space",
+    ),
+    "list.extra_space": (
+        ERROR,
+        "write exactly one space between the image path and the class id, none before or after",
+    ),
+    "list.class_id": (ERROR, "the second field is an integer class id from label.txt (0..K-1)"),
+    "list.class_id_range": (
+        ERROR,
+        "use an id listed in label.txt; PaddleX does not check this, and training then crashes or learns "
+        "the wrong class",
+    ),
+    "list.type_mismatch": (
+        ERROR,
+        "the line is of the other dataset type: check with the right --dataset-type, or fix the line",
+    ),
+    "classes.no_train_samples": (
+        WARNING,
+        "no train image has this class, so the model cannot learn it: add images or drop the class",
+    ),
+    "classes.no_val_samples": (
+        WARNING,
+        "no val image has this class, so validation does not measure it: add images or run `mlcls split`",
+    ),
 }
+
+# What differs for a ClsDataset: the line format in hints, and blank lines, which PaddleX's
+# ClsDataset checker rejects like any other line it cannot split (mlcls reads it the same way).
+_CLS_KINDS: dict[str, tuple[str, str]] = {
+    "layout.root_not_found": (
+        ERROR,
+        "a ClsDataset folder holds images/, label.txt, train.txt and val.txt; pass it or a folder above it "
+        "(`mlcls convert DIR --from folders` makes one from one sub-folder per class)",
+    ),
+    "layout.missing_file": (
+        ERROR,
+        "label.txt holds '<id> <name>' lines; train.txt and val.txt hold '<image path> <class id>' lines "
+        "(`mlcls convert --from folders` and `mlcls split` can write them)",
+    ),
+    "label.ids_not_from_zero": (ERROR, "renumber the classes from 0: class id i is the model's output i"),
+    "list.blank_line": (ERROR, "delete the blank line: PaddleX's checker rejects it"),
+    "list.fields": (ERROR, "write '<image path> <class id>': the path, one space, the integer class id"),
+    "list.duplicate_line": (
+        WARNING,
+        "the image is listed twice with the same class and counts twice in training: delete the repeat",
+    ),
+    "list.conflicting_labels": (
+        ERROR,
+        "the image is listed twice with different class ids: keep one line with the right class "
+        "(an image with several labels needs an MLClsDataset)",
+    ),
+}
+_TYPE_KINDS: dict[str, dict[str, tuple[str, str]]] = {ML_DATASET: {}, CLS_DATASET: _CLS_KINDS}
+
+
+def kind_table(dataset_type: str = ML_DATASET) -> dict[str, tuple[str, str]]:
+    """Severity and default hint of every kind when checking a ``dataset_type`` dataset."""
+    return {**KINDS, **_TYPE_KINDS[dataset_type]}
 
 
 @dataclass(frozen=True)
@@ -158,18 +244,33 @@ class Problem:
 
 
 class ProblemLog:
-    """Collects problems: a count per kind and up to ``max_examples`` examples each."""
+    """Collects problems: a count per kind and up to ``max_examples`` examples each.
 
-    def __init__(self, max_examples: int = 5) -> None:
+    Severities and default hints come from :func:`kind_table` of :attr:`dataset_type`.
+    """
+
+    def __init__(self, max_examples: int = 5, dataset_type: str = ML_DATASET) -> None:
         self.max_examples = max_examples
         self.counts: dict[str, int] = {}
         self.examples: dict[str, list[Problem]] = {}
+        self.table = kind_table(dataset_type)
+        self._dataset_type = dataset_type
+
+    @property
+    def dataset_type(self) -> str:
+        """The dataset type whose severities and hints apply."""
+        return self._dataset_type
+
+    @dataset_type.setter
+    def dataset_type(self, value: str) -> None:
+        self._dataset_type = value
+        self.table = kind_table(value)
 
     def add(
         self, kind: str, file: str | None, line: int | None, message: str, hint: str | None = None
     ) -> None:
-        """Record one problem of ``kind`` (severity and default hint come from :data:`KINDS`)."""
-        severity, default_hint = KINDS[kind]
+        """Record one problem of ``kind`` (severity and default hint come from :attr:`table`)."""
+        severity, default_hint = self.table[kind]
         self.counts[kind] = self.counts.get(kind, 0) + 1
         bucket = self.examples.setdefault(kind, [])
         if len(bucket) < self.max_examples:
@@ -177,7 +278,7 @@ class ProblemLog:
 
     def kinds(self, severity: str) -> list[str]:
         """Kinds seen with ``severity``, in first-seen order."""
-        return [k for k in self.counts if KINDS[k][0] == severity]
+        return [k for k in self.counts if self.table[k][0] == severity]
 
     def count(self, severity: str) -> int:
         """Total number of problems with ``severity``."""
@@ -193,7 +294,7 @@ class ProblemLog:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ImageInfo:
     """What probing one image found: size and mode, or the problem kind and detail."""
 
@@ -205,16 +306,16 @@ class ImageInfo:
     detail: str = ""
 
 
-@dataclass
+@dataclass(slots=True)
 class _Entry:
-    """One non-blank list line as parsed."""
+    """One list line whose fields could be split, as parsed."""
 
     split: str
     lineno: int
     raw_path: str
     rel: str | None  # normalised POSIX path inside the root; None when it escapes
-    labels: tuple[int, ...] | None  # None when the vector is invalid
-    vector_text: str = ""
+    positives: tuple[int, ...] | None  # class ids (one for a ClsDataset); None when the label is invalid
+    label_text: str = ""  # the invalid label as written, to compare repeats; "" when valid
     image_ok: bool = False
 
 
@@ -232,6 +333,10 @@ class CheckReport:
     images_checked: int = 0
     decode: bool = False
     timings: dict[str, float] = field(default_factory=dict)
+    dataset_type: str = ML_DATASET
+    #: how the type was decided: "forced" (by the caller) or the detection's reason
+    type_source: str = ""
+    type_ambiguous: bool = False
 
     @property
     def passed(self) -> bool:
@@ -454,9 +559,9 @@ def _normalise(raw_path: str) -> tuple[str | None, bool]:
 
 
 def _parse_list(
-    split: str, rel_file: str, lines: list[str], num_classes: int | None, log: ProblemLog
+    split: str, rel_file: str, lines: list[str], num_classes: int | None, log: ProblemLog, shared: _Interner
 ) -> list[_Entry]:
-    """Parse every line of one list file, logging each bad line."""
+    """Parse every line of one MLClsDataset list file, logging each bad line."""
     entries: list[_Entry] = []
     for lineno, raw in enumerate(lines, start=1):
         if not raw.strip():
@@ -469,40 +574,107 @@ def _parse_list(
             continue
         if "\t" not in raw:
             log.add("list.space_separator", rel_file, lineno, "a space, not a TAB, separates path and vector")
-        rel, backslash = _normalise(raw_path)
-        if rel is None:
-            log.add("list.path_escapes", rel_file, lineno, f"{raw_path!r} points outside the dataset root")
-        elif backslash:
-            log.add("list.backslash_path", rel_file, lineno, f"{raw_path!r} uses backslashes")
-        labels: tuple[int, ...] | None
-        try:
-            labels = parse_vector(vector_text)
-        except LineError as exc:
-            log.add("list.vector_values", rel_file, lineno, exc.message)
-            labels = None
-        if labels is not None and num_classes is not None and len(labels) != num_classes:
+        rel = _check_path(raw_path, rel_file, lineno, log)
+        positives: tuple[int, ...] | None = None
+        if "," not in vector_text and num_classes is not None and num_classes >= 2 and _is_int(vector_text):
             log.add(
-                "list.vector_length",
+                "list.type_mismatch",
                 rel_file,
                 lineno,
-                f"label vector has {len(labels)} values but label.txt has {num_classes} classes",
+                f"a single class id {vector_text.strip()!r}, as in a ClsDataset, where an MLClsDataset line "
+                f"holds {num_classes} comma-separated 0/1 values",
+                "this dataset is read as an MLClsDataset ('<image path><TAB><0,1,...>'); if it is "
+                "single-label, check it with --dataset-type ClsDataset and train a single-label model",
             )
-            labels = None
-        entries.append(_Entry(split, lineno, raw_path, rel, labels, vector_text.replace(" ", "")))
+        else:
+            try:
+                vector = parse_vector(vector_text)
+            except LineError as exc:
+                log.add("list.vector_values", rel_file, lineno, exc.message)
+            else:
+                if num_classes is not None and len(vector) != num_classes:
+                    log.add(
+                        "list.vector_length",
+                        rel_file,
+                        lineno,
+                        f"label vector has {len(vector)} values but label.txt has {num_classes} classes",
+                    )
+                else:
+                    positives = shared(tuple(i for i, v in enumerate(vector) if v == 1))
+        label_text = "" if positives is not None else vector_text.replace(" ", "")
+        entries.append(_Entry(split, lineno, raw_path, rel, positives, label_text))
     if not entries:
         log.add("list.empty", rel_file, None, f"{rel_file} holds no samples")
     return entries
 
 
-def _same_vector(a: _Entry, b: _Entry) -> bool:
-    """Whether two entries carry the same labels (compared as text when one vector is invalid)."""
-    if a.labels is not None and b.labels is not None:
-        return a.labels == b.labels
-    return a.vector_text == b.vector_text
+class _Interner(dict[tuple[int, ...], tuple[int, ...]]):
+    """One tuple object per distinct label set, so that a million lines of a class share it."""
+
+    def __call__(self, ids: tuple[int, ...]) -> tuple[int, ...]:
+        if len(self) >= 100_000:  # many distinct multi-label sets: stop caching rather than grow
+            return self.get(ids, ids)
+        return self.setdefault(ids, ids)
+
+
+def _is_int(text: str) -> bool:
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_path(raw_path: str, rel_file: str, lineno: int, log: ProblemLog) -> str | None:
+    """The normalised path of a line, logging a path that escapes the root or uses backslashes."""
+    rel, backslash = _normalise(raw_path)
+    if rel is None:
+        log.add("list.path_escapes", rel_file, lineno, f"{raw_path!r} points outside the dataset root")
+    elif backslash:
+        log.add("list.backslash_path", rel_file, lineno, f"{raw_path!r} uses backslashes")
+    return raw_path if rel == raw_path else rel  # keep one string object per line when nothing changed
+
+
+def _parse_cls_list(
+    split: str, rel_file: str, lines: list[str], labels: _Labels | None, log: ProblemLog, shared: _Interner
+) -> list[_Entry]:
+    """Parse every line of one ClsDataset list file as PaddleX's checker splits it, logging each bad line."""
+    entries: list[_Entry] = []
+    num_classes = labels.num_classes if labels else None
+    id_of_name = {name: i for i, name in enumerate(labels.names)} if labels else {}
+    for lineno, raw in enumerate(lines, start=1):
+        try:
+            raw_path, token = split_cls_line(raw)
+        except LineError as exc:
+            log.add(exc.kind or "list.fields", rel_file, lineno, exc.message, exc.hint)
+            continue
+        rel = _check_path(raw_path, rel_file, lineno, log)
+        positives: tuple[int, ...] | None = None
+        try:
+            positives = shared((parse_class_id(token, num_classes),))
+        except LineError as exc:
+            hint = exc.hint
+            if exc.kind == "list.class_id" and token.strip() in id_of_name:
+                hint = f"{token.strip()!r} is a class name: write its id {id_of_name[token.strip()]} instead"
+            log.add(exc.kind or "list.class_id", rel_file, lineno, exc.message, hint)
+        entries.append(
+            _Entry(split, lineno, raw_path, rel, positives, "" if positives is not None else token.strip())
+        )
+    if not entries:
+        log.add("list.empty", rel_file, None, f"{rel_file} holds no samples")
+    return entries
+
+
+def _same_labels(a: _Entry, b: _Entry) -> bool:
+    """Whether two entries carry the same labels (compared as text when both are invalid)."""
+    if a.positives is not None and b.positives is not None:
+        return a.positives == b.positives
+    return a.positives is None and b.positives is None and a.label_text == b.label_text
 
 
 def _check_duplicates(rel_file: str, entries: list[_Entry], log: ProblemLog) -> None:
-    """Log repeated images within one list: identical lines and conflicting vectors."""
+    """Log repeated images within one list: identical labels and conflicting ones."""
+    word = "class id" if log.dataset_type == CLS_DATASET else "label vector"
     first: dict[str, _Entry] = {}
     for entry in entries:
         if entry.rel is None:
@@ -510,14 +682,14 @@ def _check_duplicates(rel_file: str, entries: list[_Entry], log: ProblemLog) -> 
         seen = first.get(entry.rel)
         if seen is None:
             first[entry.rel] = entry
-        elif _same_vector(seen, entry):
+        elif _same_labels(seen, entry):
             log.add("list.duplicate_line", rel_file, entry.lineno, f"{entry.rel} repeats line {seen.lineno}")
         else:
             log.add(
                 "list.conflicting_labels",
                 rel_file,
                 entry.lineno,
-                f"{entry.rel} is on line {seen.lineno} with a different label vector",
+                f"{entry.rel} is on line {seen.lineno} with a different {word}",
             )
 
 
@@ -588,7 +760,7 @@ def _write_demos(
     used: set[str] = set()
     written: dict[str, list[str]] = {}
     for split, (line_count, entries) in per_split.items():
-        by_line = {e.lineno: e for e in entries if e.labels is not None and e.image_ok}
+        by_line = {e.lineno: e for e in entries if e.positives is not None and e.image_ok}
         order = list(range(1, line_count + 1))
         random.Random(DEMO_SEED).shuffle(order)  # same permutation as PaddleX's seed(123) + shuffle
         paths: list[str] = []
@@ -596,7 +768,7 @@ def _write_demos(
             if len(paths) >= DEMO_PER_SPLIT:
                 break
             entry = by_line.get(lineno)
-            if entry is None or entry.rel is None or entry.labels is None:
+            if entry is None or entry.rel is None or entry.positives is None:
                 continue
             try:
                 image = load_display_image(root / entry.rel, max_side=DEMO_MAX_SIDE)
@@ -604,7 +776,7 @@ def _write_demos(
                 entry.image_ok = False
                 log.add("image.decode_failed", f"{split}.txt", entry.lineno, f"{entry.rel}: {_describe(exc)}")
                 continue
-            items = [names[i] for i, v in enumerate(entry.labels) if v == 1]
+            items = [names[i] for i in entry.positives]
             drawn = draw_label_banner(image, items, font_path=font_path, empty_text="(no labels)")
             name = _demo_name(split, entry.rel, used)
             buffer = io.BytesIO()
@@ -631,7 +803,7 @@ def failure_message(log: ProblemLog) -> str:
         if first is not None and first.file:
             where = f" at {first.file}:{first.line}" if first.line else f" at {first.file}"
         what = f": {first.message}" if first is not None else ""
-        hint = first.hint if first is not None else KINDS[kind][1]
+        hint = first.hint if first is not None else log.table[kind][1]
         lines.append(f"- {kind} x{log.counts[kind]}{where}{what} (hint: {hint})")
     return "\n".join(lines)
 
@@ -645,6 +817,7 @@ def check_dataset(
     workers: int | None = None,
     progress: bool = True,
     plots: bool = True,
+    dataset_type: str | None = None,
 ) -> CheckReport:
     """Check a dataset, write ``<output_dir>/check_dataset_result.json`` and return the report.
 
@@ -653,8 +826,11 @@ def check_dataset(
     False. A missing ``dataset_dir`` raises :class:`InputMissingError` (after writing a
     failed result, as PaddleX does); a broken dataset does not raise: see ``report.passed``. A
     failed check writes ``done_flag: false`` with PaddleX's ``err_type`` and ``err_msg``
-    next to the full report.
+    next to the full report. ``dataset_type`` (``ClsDataset`` or ``MLClsDataset``) checks the
+    dataset as that type; by default the type is detected from the lists
+    (:func:`mlcls_cli.data.dataset_type.guess_dataset_type`).
     """
+    forced = normalize_dataset_type(dataset_type) if dataset_type is not None else None
     if max_examples < 0:
         raise UsageError(f"max_examples must be >= 0, got {max_examples}")
     if workers is not None and workers < 1:
@@ -684,21 +860,30 @@ def check_dataset(
 
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    log = ProblemLog(max_examples)
+    log = ProblemLog(max_examples, forced or ML_DATASET)
     root = _resolve_root(dataset, log)
+    guess = TypeGuess(forced, "forced") if forced else TypeGuess(ML_DATASET, "no dataset root found", True)
+    if root is not None and not forced:
+        guess = guess_dataset_type(root)
+        log.dataset_type = guess.dataset_type
     labels: _Labels | None = None
     per_split: dict[str, tuple[int, list[_Entry]]] = {}
     infos: dict[str, ImageInfo] = {}
     if root is not None:
         labels = _check_labels(root, log)
         k = labels.num_classes if labels else None
+        shared = _Interner()
         for split, list_name in SPLITS:
             lines = _read_text(root / list_name, list_name, log)
             if lines is None:
                 continue
-            entries = _parse_list(split, list_name, lines, k, log)
+            if log.dataset_type == CLS_DATASET:
+                entries = _parse_cls_list(split, list_name, lines, labels, log, shared)
+            else:
+                entries = _parse_list(split, list_name, lines, k, log, shared)
             _check_duplicates(list_name, entries, log)
             per_split[split] = (len(lines), entries)
+            del lines
         _check_overlap(per_split, log)
         timings["parse"] = time.perf_counter() - started
         t0 = time.perf_counter()
@@ -708,7 +893,7 @@ def check_dataset(
             _check_label_usage(labels, per_split, log)
 
     names = labels.names if labels else []
-    statistics = _statistics(labels, per_split, infos)
+    statistics = _statistics(labels, per_split, infos, log.dataset_type)
     histogram: str | None = None
     demos: dict[str, list[str]] = {}
     if plots and root is not None and labels is not None:
@@ -739,7 +924,7 @@ def check_dataset(
         "analysis": {"histogram": histogram},
         "dataset_path": (root if root is not None else dataset).resolve().name,
         "show_type": "image",
-        "dataset_type": "MLClsDataset",
+        "dataset_type": log.dataset_type,
         "errors": log.section(ERROR),
         "warnings": log.section(WARNING),
         "statistics": statistics,
@@ -758,6 +943,9 @@ def check_dataset(
         images_checked=len(infos),
         decode=decode,
         timings=timings,
+        dataset_type=log.dataset_type,
+        type_source=guess.reason,
+        type_ambiguous=guess.ambiguous,
     )
 
 
@@ -818,24 +1006,28 @@ def _run_probes(paths: list[str], decode: bool, workers: int, progress: bool) ->
 def _check_label_usage(
     labels: _Labels, per_split: dict[str, tuple[int, list[_Entry]]], log: ProblemLog
 ) -> None:
-    """Log classes without positives per split, and all-negative samples."""
-    for split, kind in (("train", "classes.no_train_positives"), ("val", "classes.no_val_positives")):
+    """Log classes without samples (positives) per split and, in an MLClsDataset, all-negative samples."""
+    single = log.dataset_type == CLS_DATASET
+    word = "samples" if single else "positives"
+    for split, kind in (("train", f"classes.no_train_{word}"), ("val", f"classes.no_val_{word}")):
         if split not in per_split:
             continue
-        vectors = [e.labels for e in per_split[split][1] if e.labels is not None]
-        if not vectors:
+        items = [e.positives for e in per_split[split][1] if e.positives is not None]
+        if not items:
             continue
-        for i, count in enumerate(class_counts(vectors, labels.num_classes)):
+        for i, count in enumerate(counts_by_class(items, labels.num_classes)):
             if count == 0:
                 log.add(
                     kind,
                     LABEL_FILE,
                     labels.line_of.get(i),
-                    f"class {i} ({labels.names[i]!r}) has no {split} positives",
+                    f"class {i} ({labels.names[i]!r}) has no {split} {word}",
                 )
+    if single:
+        return
     for split, list_name in SPLITS:
         for entry in per_split.get(split, (0, []))[1]:
-            if entry.labels is not None and not any(entry.labels):
+            if entry.positives is not None and not entry.positives:
                 log.add(
                     "list.no_positive",
                     list_name,
@@ -845,9 +1037,12 @@ def _check_label_usage(
 
 
 def _statistics(
-    labels: _Labels | None, per_split: dict[str, tuple[int, list[_Entry]]], infos: dict[str, ImageInfo]
+    labels: _Labels | None,
+    per_split: dict[str, tuple[int, list[_Entry]]],
+    infos: dict[str, ImageInfo],
+    dataset_type: str = ML_DATASET,
 ) -> dict[str, Any]:
-    """Statistics over the valid vectors; image sizes from the readable headers."""
+    """Statistics over the valid labels; image sizes from the readable headers."""
     sizes: Iterable[tuple[int, int]] = [(i.width, i.height) for i in infos.values() if i.ok]
     if labels is None:
         from mlcls_cli.data.stats import size_statistics
@@ -857,11 +1052,12 @@ def _statistics(
             "samples": {s: len(e) for s, (_, e) in per_split.items()},
             "image_size": size_statistics(sizes),
         }
-    splits = {
-        split: [e.labels for e in per_split[split][1] if e.labels is not None] if split in per_split else []
-        for split, _ in SPLITS
-    }
-    return compute_statistics(labels.names, splits, sizes)
+    splits = {split: _valid_positives(per_split, split) for split, _ in SPLITS}
+    return compute_statistics_ids(labels.names, splits, sizes, single_label=dataset_type == CLS_DATASET)
+
+
+def _valid_positives(per_split: dict[str, tuple[int, list[_Entry]]], split: str) -> list[tuple[int, ...]]:
+    return [e.positives for e in per_split.get(split, (0, []))[1] if e.positives is not None]
 
 
 def _write_histogram(
@@ -870,10 +1066,9 @@ def _write_histogram(
     """Draw the class histogram; returns its path relative to ``output_dir``."""
     from mlcls_cli.data.plots import class_histogram
 
-    counts = {}
-    for split, _ in SPLITS:
-        vectors = [e.labels for e in per_split.get(split, (0, []))[1] if e.labels is not None]
-        counts[split] = class_counts(vectors, labels.num_classes)
+    counts = {
+        split: counts_by_class(_valid_positives(per_split, split), labels.num_classes) for split, _ in SPLITS
+    }
     class_histogram(
         labels.names,
         counts["train"],

@@ -39,7 +39,7 @@ from mlcls_cli.data import safety
 from mlcls_cli.data.listfile import IMAGES_DIR, LABEL_FILE, TRAIN_LIST, VAL_LIST, find_root_with
 from mlcls_cli.errors import DatasetError, ExitCode, InputMissingError, MlclsError, UsageError
 
-SUPPORTED_SOURCES = ("coco",)
+SUPPORTED_SOURCES = ("coco", "folders")
 CATEGORY_MAP_FILE = "coco_category_map.json"
 ANNOTATIONS_DIR = "annotations"
 SPLITS = ("train", "val")
@@ -107,13 +107,14 @@ class ConvertSummary:
 
 
 def normalize_source_type(src_type: str | None) -> str:
-    """Return the canonical source type (``"coco"``) or raise a usage error listing the supported ones."""
+    """Return the canonical source type (``"coco"`` or ``"folders"``) or raise a usage error listing them."""
     value = (src_type or "").strip().lower()
     if value not in SUPPORTED_SOURCES:
         supported = ", ".join(s.upper() for s in SUPPORTED_SOURCES)
         raise UsageError(
             f"unsupported source dataset type {src_type!r}; supported: {supported}",
-            hint="use --from coco (CheckDataset.convert.src_dataset_type: COCO)",
+            hint="use --from coco (COCO detection -> MLClsDataset; CheckDataset.convert.src_dataset_type: COCO) "
+            "or --from folders (one sub-folder per class -> ClsDataset)",
         )
     return value
 
@@ -386,6 +387,11 @@ def convert_coco(
 ) -> ConvertSummary:
     """Convert a COCO-layout folder into an MLClsDataset, in place or into ``output_dir``."""
     source = normalize_source_type(src_type)
+    if source != "coco":
+        raise UsageError(
+            f"convert_coco reads COCO annotations, not {src_type!r}",
+            hint="class folders are converted by mlcls_cli.data.folders.convert_folders (--from folders)",
+        )
     root = find_coco_root(dataset_dir)
     safety.recover_interrupted(root)
     files = find_annotation_files(root)

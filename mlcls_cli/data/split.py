@@ -19,6 +19,14 @@ How mlcls splits, and where it differs from PaddleX on purpose:
   classes still missing from one side. This is best effort: some label sets cannot be split
   that way at all (A{x,y} B{y,z} C{x,z}), and in very small datasets the greedy search can
   miss an arrangement that exists; such classes are warned about and listed in the summary.
+- A ClsDataset (detected from the lists, or given as ``dataset_type``) is stratified by class
+  by default: the same ``n_train``/``n_val`` totals, and each class gets its proportional share
+  of val by the largest-remainder method, at least one sample in each split when it has two or
+  more (a one-sample class stays in train). Only when val (or train) has fewer places than there
+  are such classes does a class miss a split: then val holds one sample of each of the largest
+  classes (train keeps one of each of the largest). Within a class the val samples are the
+  first of the seeded shuffle. A line without a readable class id is moved verbatim as part of
+  one more group. ``stratify=False`` gives the plain seeded shuffle.
 - The previous lists are kept as ``train.txt.bak``/``val.txt.bak`` (an existing backup is never
   overwritten) and both files are replaced together (:mod:`mlcls_cli.data.safety`). With
   ``output_dir`` the lists and ``label.txt`` are written there and the source is not touched.
@@ -35,6 +43,7 @@ from typing import Any
 
 from mlcls_cli import console
 from mlcls_cli.data import safety
+from mlcls_cli.data.dataset_type import CLS_DATASET, guess_dataset_type, normalize_dataset_type
 from mlcls_cli.data.listfile import (
     LABEL_FILE,
     TRAIN_LIST,
@@ -50,7 +59,7 @@ from mlcls_cli.errors import DatasetError, InputMissingError, UsageError
 
 DEFAULT_SEED = 0
 _LINE_BREAK = re.compile(r"\r\n|\n|\r")
-_SIDE_FILES = ("coco_category_map.json",)
+_SIDE_FILES = ("coco_category_map.json", "class_folders.json")
 _REPAIR_TRIES = 200_000  # swap attempts per uncovered class before giving up on it
 
 
@@ -79,6 +88,7 @@ class SplitSummary:
     backups_created: list[str] = field(default_factory=list)
     backups_kept: list[str] = field(default_factory=list)
     images_link: str = "source"
+    dataset_type: str = "MLClsDataset"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of the summary."""
@@ -148,6 +158,31 @@ def _parse_labels(lines: list[str], num_classes: int | None) -> list[frozenset[i
     return parsed
 
 
+def class_ids_of(lines: list[str], num_classes: int | None) -> list[int]:
+    """The class id of each ClsDataset line (its last whitespace-separated field), -1 when there is none.
+
+    Lenient on purpose (a trailing space or a TAB still gives the id): splitting only groups
+    lines by class and moves them verbatim; `mlcls check` reports the format problems.
+    """
+    ids: list[int] = []
+    for line in lines:
+        parts = line.strip().rsplit(None, 1)
+        try:
+            c = int(parts[1]) if len(parts) == 2 else -1
+        except ValueError:
+            c = -1
+        ids.append(c if c >= 0 and (num_classes is None or c < num_classes) else -1)
+    return ids
+
+
+def _count_ids(ids: list[int], num_classes: int) -> list[int]:
+    counts = [0] * num_classes
+    for c in ids:
+        if c >= 0:
+            counts[c] += 1
+    return counts
+
+
 def _count(labels: list[frozenset[int] | None], num_classes: int) -> list[int]:
     counts = [0] * num_classes
     for item in labels:
@@ -202,11 +237,18 @@ def split_dataset(
     train_percent: int,
     val_percent: int,
     seed: int | None = DEFAULT_SEED,
-    stratify: bool = False,
+    stratify: bool | None = None,
     output_dir: str | Path | None = None,
+    dataset_type: str | None = None,
 ) -> SplitSummary:
-    """Merge ``train.txt`` and ``val.txt``, shuffle with ``seed`` and write new lists by the given percentages."""
+    """Merge ``train.txt`` and ``val.txt``, shuffle with ``seed`` and write new lists by the given percentages.
+
+    ``dataset_type`` (``ClsDataset``/``MLClsDataset``) is detected from the lists when not
+    given; ``stratify`` defaults to True for a ClsDataset and False for an MLClsDataset.
+    """
     train_percent, val_percent = validate_percents(train_percent, val_percent)
+    if dataset_type is not None:
+        dataset_type = normalize_dataset_type(dataset_type)
     seed = DEFAULT_SEED if seed is None else seed
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise UsageError(f"seed must be an integer, got {seed!r}", hint="for example --seed 0")
@@ -223,6 +265,13 @@ def split_dataset(
     origin, source_lines, blanks, dupes = pool.origin, pool.source_lines, pool.blanks, pool.duplicates
     if not pool.lines:
         raise DatasetError(f"{TRAIN_LIST} and {VAL_LIST} in {root} hold no lines", hint="nothing to split")
+    if dataset_type is None:
+        guess = guess_dataset_type(root)
+        dataset_type = guess.dataset_type
+        console.info(f"splitting as {dataset_type} ({guess.reason})")
+    if dataset_type == CLS_DATASET:
+        return _split_cls(root, pool, train_percent, val_percent, seed, stratify is not False, output_dir)
+    stratify = bool(stratify)
 
     names = _load_names(root)
     labels = _parse_labels(pool.lines, len(names) if names is not None else None)
@@ -282,20 +331,7 @@ def split_dataset(
             + ", ".join(class_names[c] for c in uncovered[:10])
         )
 
-    target = Path(output_dir) if output_dir is not None else root
-    in_place = safety.same_folder(target, root)
-    contents: dict[str, str | bytes] = {
-        TRAIN_LIST: "".join(pool.lines[i] + "\n" for i in train_idx),
-        VAL_LIST: "".join(pool.lines[i] + "\n" for i in val_idx),
-    }
-    if not in_place:
-        for extra in (LABEL_FILE, *_SIDE_FILES):
-            if (root / extra).is_file():
-                contents[extra] = (root / extra).read_bytes()
-    result = safety.write_files(target, contents, backup=(TRAIN_LIST, VAL_LIST, LABEL_FILE))
-    safety.log_backups(result)
-    link = "source" if in_place else safety.link_images(root, target)
-    console.success(f"split {root} -> {target}: train {len(train_idx)}, val {len(val_idx)} (seed {seed})")
+    target, result, link = _write_split(root, pool, train_idx, val_idx, output_dir, seed)
     return SplitSummary(
         dataset_root=str(root),
         output_dir=str(target),
@@ -319,6 +355,170 @@ def split_dataset(
         backups_kept=[str(p) for p in result.backups_kept],
         images_link=link,
     )
+
+
+def _write_split(
+    root: Path,
+    pool: _Pool,
+    train_idx: list[int],
+    val_idx: list[int],
+    output_dir: str | Path | None,
+    seed: int,
+) -> tuple[Path, safety.WriteResult, str]:
+    """Write the new lists (in place with backups, or into ``output_dir`` with the side files and an images link)."""
+    target = Path(output_dir) if output_dir is not None else root
+    in_place = safety.same_folder(target, root)
+    contents: dict[str, str | bytes] = {
+        TRAIN_LIST: "".join(pool.lines[i] + "\n" for i in train_idx),
+        VAL_LIST: "".join(pool.lines[i] + "\n" for i in val_idx),
+    }
+    if not in_place:
+        for extra in (LABEL_FILE, *_SIDE_FILES):
+            if (root / extra).is_file():
+                contents[extra] = (root / extra).read_bytes()
+    result = safety.write_files(target, contents, backup=(TRAIN_LIST, VAL_LIST, LABEL_FILE))
+    safety.log_backups(result)
+    link = "source" if in_place else safety.link_images(root, target)
+    console.success(f"split {root} -> {target}: train {len(train_idx)}, val {len(val_idx)} (seed {seed})")
+    return target, result, link
+
+
+def _split_cls(
+    root: Path,
+    pool: _Pool,
+    train_percent: int,
+    val_percent: int,
+    seed: int,
+    stratify: bool,
+    output_dir: str | Path | None,
+) -> SplitSummary:
+    """Split a ClsDataset's pooled lines, by class unless ``stratify`` is False."""
+    names = _load_names(root)
+    ids = class_ids_of(pool.lines, len(names) if names is not None else None)
+    unparsed = [where for where, c in zip(pool.origin, ids, strict=True) if c < 0]
+    if unparsed:
+        console.warn(
+            f"{len(unparsed)} lines have no readable class id (first: {unparsed[0]}); they are moved "
+            f"verbatim{', as one more group' if stratify else ''} (run `mlcls check`)"
+        )
+    num_classes = len(names) if names is not None else 1 + max(ids, default=-1)
+    class_names = names if names is not None else [f"class_{i}" for i in range(num_classes)]
+    before = {
+        tag: _count_ids(
+            [c for c, o in zip(ids, pool.origin, strict=True) if o.startswith(f"{tag}.txt:")], num_classes
+        )
+        for tag in ("train", "val")
+    }
+    total = len(pool.lines)
+    n_train = train_count(total, train_percent)
+    n_val = total - n_train
+    console.info(
+        f"splitting {total} lines with seed {seed}{' (stratified by class)' if stratify else ''}: "
+        f"train {train_percent}% -> {n_train}, val {val_percent}% -> {n_val}"
+    )
+    if n_train == 0 or n_val == 0:
+        console.warn(f"with {total} lines one split is empty (train {n_train}, val {n_val})")
+    order = list(range(total))
+    random.Random(seed).shuffle(order)
+    if stratify:
+        in_val = stratified_class_assignment([ids[i] for i in order], n_val)
+    else:
+        in_val = [pos >= n_train for pos in range(total)]
+    train_idx = [i for pos, i in enumerate(order) if not in_val[pos]]
+    val_idx = [i for pos, i in enumerate(order) if in_val[pos]]
+    after = {
+        "train": _count_ids([ids[i] for i in train_idx], num_classes),
+        "val": _count_ids([ids[i] for i in val_idx], num_classes),
+    }
+    uncovered = [
+        c
+        for c in range(num_classes)
+        if after["train"][c] + after["val"][c] >= 2 and not all(after[s][c] for s in after)
+    ]
+    if stratify and uncovered:
+        console.warn(
+            f"{len(uncovered)} classes with 2+ samples are not in both splits (the smaller split has fewer "
+            "places than classes): " + ", ".join(class_names[c] for c in uncovered[:10])
+        )
+    target, result, link = _write_split(root, pool, train_idx, val_idx, output_dir, seed)
+    return SplitSummary(
+        dataset_root=str(root),
+        output_dir=str(target),
+        seed=seed,
+        stratify=stratify,
+        train_percent=train_percent,
+        val_percent=val_percent,
+        source_lines=pool.source_lines,
+        total=total,
+        train=len(train_idx),
+        val=len(val_idx),
+        blank_lines_dropped=pool.blanks,
+        duplicates_dropped=pool.duplicates,
+        unparsed_lines=len(unparsed),
+        class_names=class_names,
+        counts_before=before,
+        counts_after=after,
+        uncovered_classes=uncovered if stratify else [],
+        files=[str(p) for p in result.written],
+        backups_created=[str(p) for p in result.backups_created],
+        backups_kept=[str(p) for p in result.backups_kept],
+        images_link=link,
+        dataset_type=CLS_DATASET,
+    )
+
+
+def class_val_counts(sizes: dict[int, int], n_val: int) -> dict[int, int]:
+    """How many samples of each class go to val so that they sum to ``n_val``.
+
+    Proportional to the class sizes (largest remainder), with at least one sample on each
+    side for every class of 2+ samples and one-sample classes kept in train, as far as the
+    totals allow (see the module doc for when they do not).
+    """
+    total = sum(sizes.values())
+    if not 0 <= n_val <= total:
+        raise ValueError(f"n_val {n_val} is outside 0..{total}")
+    lo = {c: 1 if n >= 2 else 0 for c, n in sizes.items()}
+    hi = {c: n - 1 if n >= 2 else 0 for c, n in sizes.items()}
+    by_size = sorted(sizes, key=lambda c: (-sizes[c], c))
+    if sum(lo.values()) > n_val:  # val cannot hold every class: one sample of each of the largest
+        chosen = {c for c in by_size if sizes[c] >= 2}
+        chosen = set(sorted(chosen, key=lambda c: (-sizes[c], c))[:n_val])
+        return {c: int(c in chosen) for c in sizes}
+    if sum(hi.values()) < n_val:  # train cannot hold every class: it keeps one of each of the largest
+        keep = set(by_size[: total - n_val])
+        return {c: n - int(c in keep) for c, n in sizes.items()}
+    val = {c: min(max(n * n_val // total, lo[c]), hi[c]) for c, n in sizes.items()}
+
+    def excess(c: int) -> int:  # how far class c is above its exact quota, in units of 1/total
+        return val[c] * total - sizes[c] * n_val
+
+    missing = n_val - sum(val.values())
+    while missing:
+        if missing > 0:
+            c = min((c for c in sizes if val[c] < hi[c]), key=lambda c: (excess(c), -sizes[c], c))
+            val[c] += 1
+            missing -= 1
+        else:
+            c = max((c for c in sizes if val[c] > lo[c]), key=lambda c: (excess(c), sizes[c], -c))
+            val[c] -= 1
+            missing += 1
+    return val
+
+
+def stratified_class_assignment(class_ids: list[int], n_val: int) -> list[bool]:
+    """Choose exactly ``n_val`` of the (already shuffled) single-label samples for val, class by class.
+
+    Returns a flag per sample (True = val): the first :func:`class_val_counts` samples of
+    each class, in the given order. Id -1 (unreadable) is one more group.
+    """
+    want = class_val_counts(dict(Counter(class_ids)), n_val)
+    flags: list[bool] = []
+    for c in class_ids:
+        take = want[c] > 0
+        if take:
+            want[c] -= 1
+        flags.append(take)
+    return flags
 
 
 def stratified_assignment(labels: list[frozenset[int]], n_val: int, val_percent: int) -> list[bool]:
