@@ -4,8 +4,10 @@ AdamW (beta1 0.9, beta2 0.999, eps 1e-8, decoupled weight decay 1e-4) where ever
 1-D parameter (biases, norm weights, learnable-affine scale/bias) gets no decay and
 frozen parameters (``stop_gradient=True``, e.g. the ML-Decoder query embedding) are
 left out; per-parameter learning-rate multipliers (``ParamAttr(learning_rate=...)``)
-apply as usual. :class:`LRSchedule` is stepped once per iteration: linear warmup from
-``warmup_start_lr`` to ``learning_rate``, then a cosine to ``eta_min``, computed in
+apply as usual. Single-label recipes may choose Momentum (0.9) with PaddleClas's L2
+decay on every parameter instead (:mod:`mlcls_cli.engine.recipes`). :class:`LRSchedule` is stepped once per iteration: linear warmup from
+``warmup_start_lr`` to ``learning_rate``, then a cosine to ``eta_min`` (or the peak rate
+kept, ``constant``), computed in
 closed form from the iteration count, so a restored schedule continues exactly.
 
 Differences from PaddleClas: when the warmup would cover the whole run
@@ -22,11 +24,21 @@ from typing import Any
 import paddle
 from paddle.optimizer.lr import LRScheduler
 
-__all__ = ["LRSchedule", "build_optimizer", "no_decay_names", "trainable_parameters"]
+__all__ = [
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "LRSchedule",
+    "build_optimizer",
+    "no_decay_names",
+    "trainable_parameters",
+]
+
+OPTIMIZERS = ("adamw", "momentum")
+SCHEDULES = ("cosine", "constant")
 
 
 class LRSchedule(LRScheduler):
-    """Per-iteration linear warmup then cosine decay; ``step()`` once after every optimizer step.
+    """Per-iteration linear warmup then cosine decay (or a constant rate); ``step()`` after every optimizer step.
 
     Iteration ``t`` (``last_epoch``, counted from 0) uses
     ``warmup_start_lr + (learning_rate - warmup_start_lr) * t / W`` for ``t < W`` and
@@ -43,8 +55,12 @@ class LRSchedule(LRScheduler):
         warmup_epochs: int,
         warmup_start_lr: float = 1e-6,
         eta_min: float = 1e-10,
+        kind: str = "cosine",
         last_epoch: int = -1,
     ) -> None:
+        if kind not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {kind!r}")
+        self.kind = kind
         if epochs < 1 or iters_per_epoch < 1:
             raise ValueError(f"epochs and iters_per_epoch must be >= 1, got {epochs} and {iters_per_epoch}")
         if warmup_epochs < 0:
@@ -68,7 +84,7 @@ class LRSchedule(LRScheduler):
         t = max(0, int(iteration))
         if t < self.warmup_iters:
             return self.warmup_start_lr + (self.peak_lr - self.warmup_start_lr) * t / self.warmup_iters
-        if self.cosine_iters <= 0:
+        if self.cosine_iters <= 0 or self.kind == "constant":
             return self.peak_lr
         progress = min(1.0, (t - self.warmup_iters) / self.cosine_iters)
         return self.eta_min + (self.peak_lr - self.eta_min) * (1.0 + math.cos(math.pi * progress)) / 2.0
@@ -115,8 +131,10 @@ def build_optimizer(
     weight_decay: float = 1e-4,
     warmup_start_lr: float = 1e-6,
     eta_min: float = 1e-10,
-) -> tuple[paddle.optimizer.AdamW, LRSchedule]:
-    """AdamW over the trainable parameters (no decay on 1-D ones) and its per-iteration schedule.
+    optimizer: str = "adamw",
+    schedule: str = "cosine",
+) -> tuple[paddle.optimizer.Optimizer, LRSchedule]:
+    """AdamW (no decay on 1-D parameters) or Momentum (0.9, L2 decay on all, as PaddleClas) and its schedule.
 
     The optimizer's ``state_dict()`` includes the schedule (key ``LR_Scheduler``), so
     restoring the optimizer restores the schedule too. Two paddle facts matter for resume:
@@ -128,16 +146,27 @@ def build_optimizer(
     params = trainable_parameters(model)
     if not params:
         raise ValueError("the model has no trainable parameters")
-    schedule = LRSchedule(
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
+    lr_schedule = LRSchedule(
         learning_rate,
         epochs=epochs,
         iters_per_epoch=iters_per_epoch,
         warmup_epochs=warmup_epochs,
         warmup_start_lr=warmup_start_lr,
         eta_min=eta_min,
+        kind=schedule,
     )
+    if optimizer == "momentum":
+        momentum = paddle.optimizer.Momentum(
+            learning_rate=lr_schedule,
+            momentum=0.9,
+            parameters=params,
+            weight_decay=paddle.regularizer.L2Decay(weight_decay) if weight_decay else None,
+        )
+        return momentum, lr_schedule
     skip = no_decay_names(params)
-    optimizer = paddle.optimizer.AdamW(
+    adamw = paddle.optimizer.AdamW(
         learning_rate=schedule,
         beta1=0.9,
         beta2=0.999,
@@ -146,4 +175,4 @@ def build_optimizer(
         weight_decay=weight_decay,
         apply_decay_param_fun=lambda name: name not in skip,
     )
-    return optimizer, schedule
+    return adamw, lr_schedule

@@ -34,6 +34,7 @@ class Recipe:
     cutmix_alpha: float = 0.0  # CutMix's Beta(alpha, alpha); 0 = off
     ema_decay: float = 0.0  # EMA of the weights (fixed decay, as PaddleClas); 0 = off
     interpolation: str = "bilinear"  # resampling of the random crop: bilinear (cv2-like) or bicubic (PIL)
+    crop_scale_min: float = 0.08  # smallest area fraction of the random resized crop
 
 
 _FAMILIES: dict[str, Recipe] = {
@@ -87,7 +88,7 @@ _FAMILIES: dict[str, Recipe] = {
         interpolation="bicubic",
     ),
     # mlcls's own small CNN: a plain recipe that learns from scratch on small data
-    "SmallCNN": Recipe("adamw", 1e-4, label_smoothing=0.0),
+    "SmallCNN": Recipe("adamw", 1e-4, label_smoothing=0.0, crop_scale_min=0.5),
 }
 
 #: Per-model departures from the family recipe.

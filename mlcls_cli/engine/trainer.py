@@ -58,8 +58,9 @@ from mlcls_cli.engine.distributed import (
 from mlcls_cli.engine.outputs import INFERENCE_DIR, RunFiles, TrainResult
 from mlcls_cli.errors import ConfigError, DatasetError, ModelUnavailableError, TrainingError, UsageError
 from mlcls_cli.models.export import ONNX_FILE
+from mlcls_cli.models.registry import TASK_CLS, TASK_ML
 
-METRIC = "MultiLabelMAP"
+METRIC = "MultiLabelMAP"  # the multi-label selection metric; single-label runs select on top1
 NO_PRETRAINED_HINT = (
     "or train from scratch without downloading: add --no-pretrained (-o Train.pretrain_weight_path=null)"
 )
@@ -102,6 +103,17 @@ class TrainPlan:
     loss_gamma_pos: float = 0.0
     loss_clip: float = 0.05
     export_format: str = "paddle"  # Export.format: onnx/all add inference.onnx to best_model/inference
+    task: str = TASK_ML
+    # single-label recipe (engine/recipes.py; each a Train.* key)
+    optimizer: str = "adamw"
+    schedule: str = "cosine"
+    label_smoothing: float = 0.0
+    randaugment_magnitude: int = 9
+    random_erasing: float = 0.0
+    mixup_alpha: float = 0.0
+    cutmix_alpha: float = 0.0
+    interpolation: str = "bilinear"
+    crop_scale_min: float = 0.08
     config_text: str = ""
     dataset_identity: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -125,12 +137,14 @@ class TrainPlan:
 # --------------------------------------------------------------------------- planning
 
 
-def _check_dataset(dataset: str | Path) -> Path:
+def _check_dataset(dataset: str | Path, dataset_type: str | None = None) -> Path:
     """Run ``mlcls check`` (no plots) and return the dataset root; a failing dataset raises exit 65."""
     from mlcls_cli.data.check import ERROR, check_dataset
 
     with tempfile.TemporaryDirectory(prefix="mlcls-check-") as tmp:
-        report = check_dataset(dataset, output_dir=tmp, plots=False, progress=False)
+        report = check_dataset(
+            dataset, output_dir=tmp, plots=False, progress=False, dataset_type=dataset_type
+        )
     if not report.passed or report.root is None:
         first = report.result.get("errors", {}).get("examples", [])
         where = ""
@@ -178,20 +192,22 @@ def resolve_pretrained(value: str | None, model_name: str) -> str | None:
     return str(path.resolve())
 
 
-def dataset_identity(root: Path, names: list[str]) -> dict[str, Any]:
+def dataset_identity(root: Path, names: list[str], task: str = TASK_ML) -> dict[str, Any]:
     """What a checkpoint records of its dataset: the class names and, per split, the sample count and a digest.
 
-    The digest covers each list's image paths and label vectors (not the separators or
+    The digest covers each list's image paths and labels (not the separators or
     line endings of the file, and not the image bytes).
     """
     import hashlib
 
-    from mlcls_cli.data.listfile import TRAIN_LIST, VAL_LIST, format_list_line, load_samples
+    from mlcls_cli.data.listfile import TRAIN_LIST, VAL_LIST
+    from mlcls_cli.engine.tasks import task_named
 
+    kind = task_named(task)
     identity: dict[str, Any] = {"dir": str(root), "classes": list(names)}
     for split, list_file in (("train", TRAIN_LIST), ("val", VAL_LIST)):
-        samples = load_samples(root / list_file, len(names))
-        text = "\n".join(format_list_line(s.path, s.labels) for s in samples)
+        samples = kind.load_samples(root / list_file, len(names))
+        text = "\n".join(kind.list_line(s) for s in samples)
         identity[split] = {
             "samples": len(samples),
             "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
@@ -316,7 +332,11 @@ def plan_training(
         )
     output = Path(str(cfg.get("Global.output"))).expanduser().resolve()
     resume = _resume_point(cfg.get("Train.resume_path"), output, overwrite)
-    root = _check_dataset(source)
+    model_name = str(cfg.get("Global.model"))
+    info = get_model_info(model_name)
+    from mlcls_cli.data.dataset_type import require_dataset_type
+
+    root = _check_dataset(source, require_dataset_type(source, info.task, model=model_name))
     names = load_label_names(root / LABEL_FILE)
     declared = cfg.get("Train.num_classes")
     if declared is not None and int(declared) != len(names):
@@ -324,11 +344,10 @@ def plan_training(
             f"Train.num_classes is {declared} but {root / LABEL_FILE} lists {len(names)} classes",
             hint="drop Train.num_classes (it is read from label.txt) or fix label.txt",
         )
-    model_name = str(cfg.get("Global.model"))
-    info = get_model_info(model_name)
     spec = resolve_device(cfg.get("Global.device"), cfg.get("Train.nproc"))
 
-    decay = cfg.get("Train.ema_decay")
+    recipe = _recipe_settings(cfg, model_name, info) if info.task == TASK_CLS else {}
+    decay = cfg.get("Train.ema_decay") if info.task == TASK_ML else recipe.pop("ema_decay")
     if decay is not None and not 0.0 <= float(decay) < 1.0:
         raise ConfigError(f"Train.ema_decay must be in [0, 1) (0 or null turns EMA off), got {decay}")
     amp = cfg.get("Train.use_amp")
@@ -386,17 +405,23 @@ def plan_training(
         seed=int(cfg.get("Train.seed", 0) or 0),
         num_workers=cfg.get("Train.num_workers"),
         ema_decay=float(decay) if decay else None,
-        ema_warmup_tau=float(cfg.get("Train.ema_warmup_tau", 2000.0) or 0.0),
+        ema_warmup_tau=float(cfg.get("Train.ema_warmup_tau", 2000.0 if info.task == TASK_ML else 0.0) or 0.0),
         amp=bool(amp),
         cutout=bool(cfg.get("Train.cutout", True)),
-        randaugment=bool(cfg.get("Train.randaugment", True)),
-        weight_decay=float(cfg.get("Train.weight_decay", 1e-4)),
+        randaugment=bool(cfg.get("Train.randaugment", True))
+        if info.task == TASK_ML
+        else recipe.pop("randaugment"),
+        weight_decay=float(cfg.get("Train.weight_decay", 1e-4))
+        if info.task == TASK_ML
+        else recipe.pop("weight_decay"),
         loss_gamma_neg=float(cfg.get("Train.loss_gamma_neg", 4.0)),
         loss_gamma_pos=float(cfg.get("Train.loss_gamma_pos", 0.0)),
         loss_clip=float(cfg.get("Train.loss_clip", 0.05)),
         export_format=export_format,
+        task=info.task,
+        **recipe,
         config_text=cfg.to_yaml(),
-        dataset_identity=dataset_identity(root, names),
+        dataset_identity=dataset_identity(root, names, info.task),
     )
     _check_resume_fits(plan)
     return plan, spec
@@ -404,6 +429,64 @@ def plan_training(
 
 def _optional_int(value: Any) -> int | None:
     return None if value is None else int(value)
+
+
+def _recipe_settings(cfg: Any, model_name: str, info: Any) -> dict[str, Any]:
+    """The single-label recipe of ``model_name`` with each ``Train.*`` key the config sets (null: the recipe's)."""
+    from mlcls_cli.engine.optim import OPTIMIZERS, SCHEDULES
+    from mlcls_cli.engine.recipes import recipe_for
+
+    recipe = recipe_for(model_name, info.family)
+
+    def pick(key: str, default: Any) -> Any:
+        value = cfg.get(f"Train.{key}")
+        return default if value is None else value
+
+    def number(key: str, default: float, low: float, high: float, *, closed: bool = False) -> float:
+        value = pick(key, default)
+        try:
+            out = float(value if value is not False else 0.0)
+        except (TypeError, ValueError):
+            raise ConfigError(f"Train.{key} must be a number, got {value!r}") from None
+        if not (low <= out <= high if closed else low <= out < high):
+            raise ConfigError(
+                f"Train.{key} must be in [{low:g}, {high:g}{']' if closed else ')'}, got {value!r}"
+            )
+        return out
+
+    def choice(key: str, default: str, options: tuple[str, ...]) -> str:
+        value = str(pick(key, default)).strip().lower()
+        if value not in options:
+            raise ConfigError(f"Train.{key} must be one of {', '.join(options)}, got {value!r}")
+        return value
+
+    magnitude = pick("randaugment", recipe.randaugment)
+    if magnitude is True:
+        magnitude = recipe.randaugment or 9
+    if magnitude is False:
+        magnitude = 0
+    try:
+        magnitude = int(magnitude or 0)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"Train.randaugment must be a magnitude 1..9, true or false, got {magnitude!r}"
+        ) from None
+    if not 0 <= magnitude <= 9:
+        raise ConfigError(f"Train.randaugment must be a magnitude 1..9, true or false, got {magnitude}")
+    return {
+        "optimizer": choice("optimizer", recipe.optimizer, OPTIMIZERS),
+        "schedule": choice("schedule", recipe.schedule, SCHEDULES),
+        "weight_decay": number("weight_decay", recipe.weight_decay, 0.0, 1.0, closed=True),
+        "label_smoothing": number("label_smoothing", recipe.label_smoothing, 0.0, 1.0),
+        "randaugment": magnitude > 0,
+        "randaugment_magnitude": magnitude or 9,
+        "random_erasing": number("random_erasing", recipe.random_erasing, 0.0, 1.0, closed=True),
+        "mixup_alpha": number("mixup_alpha", recipe.mixup_alpha, 0.0, 100.0),
+        "cutmix_alpha": number("cutmix_alpha", recipe.cutmix_alpha, 0.0, 100.0),
+        "interpolation": choice("interpolation", recipe.interpolation, ("bilinear", "bicubic")),
+        "crop_scale_min": number("crop_scale_min", recipe.crop_scale_min, 0.01, 1.0, closed=True),
+        "ema_decay": pick("ema_decay", recipe.ema_decay or None),
+    }
 
 
 # --------------------------------------------------------------------------- the trainer
@@ -447,6 +530,10 @@ class Trainer:
         self.world = world or World()
         self.hooks = list(hooks)
         self.step_hooks = list(step_hooks)
+        from mlcls_cli.engine.tasks import task_named
+
+        self.task = task_named(plan.task)
+        self.metric = self.task.metric
         self.out = Path(plan.output_dir)
         self.files = RunFiles(self.out)
         self.result = TrainResult(self.out, plan.model_name, ema=bool(plan.ema_decay))
@@ -540,21 +627,20 @@ class Trainer:
     def _build(self) -> None:
         import paddle
 
-        from mlcls_cli.data.listfile import TRAIN_LIST, VAL_LIST, load_samples
+        from mlcls_cli.data.listfile import TRAIN_LIST, VAL_LIST
         from mlcls_cli.engine.dataset import MultiLabelDataset, build_loader, default_num_workers
         from mlcls_cli.engine.ema import ModelEMA
-        from mlcls_cli.engine.loss import AsymmetricLoss
         from mlcls_cli.engine.optim import build_optimizer
-        from mlcls_cli.engine.transforms import build_eval_transform, build_train_transform
         from mlcls_cli.models import build_model
         from mlcls_cli.models.weights import load_pretrained
 
         plan, world = self.plan, self.world
         root = Path(plan.dataset_dir)
         k = plan.num_classes
-        train_samples = load_samples(root / TRAIN_LIST, k)
-        self.val_samples = load_samples(root / VAL_LIST, k)
-        self.val_targets = np.asarray([s.labels for s in self.val_samples], dtype=np.float32)
+        task = self.task
+        train_samples = task.load_samples(root / TRAIN_LIST, k)
+        self.val_samples = task.load_samples(root / VAL_LIST, k)
+        self.val_targets = task.targets(self.val_samples, k)
         workers = (
             plan.num_workers
             if plan.num_workers is not None
@@ -564,12 +650,14 @@ class Trainer:
             root,
             train_samples,
             k,
-            build_train_transform(plan.image_size, cutout=plan.cutout, randaugment=plan.randaugment),
+            task.train_transform(plan),
             train=True,
             seed=plan.seed,
         )
         val_shard = self.val_samples[world.rank :: world.world_size]
-        val_set = MultiLabelDataset(root, val_shard, k, build_eval_transform(plan.image_size), train=False)
+        val_set = MultiLabelDataset(
+            root, val_shard, k, task.eval_transform(plan.model_name, plan.image_size), train=False
+        )
         self.train_loader = build_loader(
             self.train_set,
             batch_size=plan.batch_size,
@@ -600,10 +688,10 @@ class Trainer:
             iters_per_epoch=self.iters_per_epoch,
             warmup_epochs=plan.warmup_epochs,
             weight_decay=plan.weight_decay,
+            optimizer=plan.optimizer,
+            schedule=plan.schedule,
         )
-        self.loss_fn = AsymmetricLoss(
-            gamma_pos=plan.loss_gamma_pos, gamma_neg=plan.loss_gamma_neg, clip=plan.loss_clip
-        )
+        self.loss_fn = task.loss(plan)
         self.ema = (
             ModelEMA(
                 self.net,
@@ -712,8 +800,7 @@ class Trainer:
             f"epochs {plan.epochs}, batch {plan.batch_size}{' per process' if plan.nproc > 1 else ''}, "
             f"lr {plan.learning_rate:g}, warmup {warmup}, image size {plan.image_size}, "
             f"EMA {ema}, AMP {'O1' if plan.amp else 'off'}, seed {plan.seed}, "
-            f"loss ASL(gamma_neg={plan.loss_gamma_neg:g}, gamma_pos={plan.loss_gamma_pos:g}, clip={plan.loss_clip:g}), "
-            f"loader workers {workers}\n"
+            f"{self.task.describe_loss(plan)}, loader workers {workers}\n"
             f"pretrained: {plan.pretrained or 'none (from scratch)'}; output: {self.out}"
         )
         self._log(header)
@@ -783,6 +870,8 @@ class Trainer:
         epoch_images = 0
         with console.progress(f"epoch {epoch}/{plan.epochs}", total=remaining, unit="images") as bar:
             for i, (images, labels) in enumerate(self.train_loader, start=start_batch):
+                if plan.mixup_alpha > 0 or plan.cutmix_alpha > 0:
+                    images, labels = self._mix(images, labels, epoch, i)
                 with paddle.amp.auto_cast(enable=plan.amp, level="O1"):
                     logits = self.model(images)
                 loss = self.loss_fn(logits, labels)
@@ -852,6 +941,23 @@ class Trainer:
                 }
             )
 
+    def _mix(self, images: Any, labels: Any, epoch: int, batch: int) -> tuple[Any, Any]:
+        """Mixup or CutMix of one batch (single-label recipes), drawn from (seed, epoch, batch, rank)."""
+        from mlcls_cli.engine.mixing import apply_mix, draw_mix, mix_rng
+
+        plan = self.plan
+        draw = draw_mix(
+            mix_rng(plan.seed, epoch, batch, self.world.rank),
+            int(images.shape[0]),
+            int(images.shape[2]),
+            int(images.shape[3]),
+            mixup_alpha=plan.mixup_alpha,
+            cutmix_alpha=plan.cutmix_alpha,
+        )
+        if draw is None:
+            return images, labels
+        return apply_mix(images, labels, draw, plan.num_classes)
+
     def _log_step(self, epoch: int, it: int, n_iters: int, loss: float, lr: float, ips: float) -> None:
         if not self.world.is_main:
             return
@@ -882,13 +988,14 @@ class Trainer:
         return gather_strided(local, len(self.val_samples), self.world)
 
     def _evaluate(self, epoch: int) -> None:
-        from mlcls_cli.engine.evaluator import multilabel_map
-
-        raw = multilabel_map(self._val_logits(), self.val_targets)
-        ema = None
+        metric = self.metric
+        raw_scores = self.task.scores(self._val_logits(), self.val_targets)
+        raw = raw_scores[metric]
+        ema, ema_scores = None, {}
         if self.ema is not None:
             with self.ema.applied_to(self.net):
-                ema = multilabel_map(self._val_logits(), self.val_targets)
+                ema_scores = self.task.scores(self._val_logits(), self.val_targets)
+            ema = ema_scores[metric]
         use_ema = ema is not None and not math.isnan(ema) and (math.isnan(raw) or ema >= raw)
         score = ema if use_ema else raw
         p = self.progress
@@ -898,6 +1005,7 @@ class Trainer:
             "ema": ema,
             "score": score,
             "weights": "ema" if use_ema else "raw",
+            "metrics": {k: _num(v) for k, v in (ema_scores if use_ema else raw_scores).items()},
         }
         improved = score is not None and not math.isnan(score) and score >= p.best
         if improved:
@@ -909,8 +1017,9 @@ class Trainer:
                 "type": "eval",
                 "epoch": epoch,
                 "step": p.step,
-                METRIC: _num(raw),
-                f"{METRIC}_ema": _num(ema),
+                metric: _num(raw),
+                f"{metric}_ema": _num(ema),
+                **{k: _num(v) for k, v in raw_scores.items() if k != metric},
                 "score": _num(score),
                 "weights": p.last_eval["weights"],
                 "best": _num(p.best) if p.best_epoch else None,
@@ -919,8 +1028,12 @@ class Trainer:
             }
         )
         ema_text = f", EMA {ema:.4f}" if ema is not None else ""
+        if metric == METRIC:
+            values = f"{METRIC}(integral): {raw:.5f}"
+        else:  # PaddleClas's line, which PaddleX's log parser reads
+            values = ", ".join(f"{k}: {v:.5f}" for k, v in raw_scores.items())
         self.files.log(
-            f"[Eval][Epoch {epoch}][Avg] {METRIC}(integral): {raw:.5f}{ema_text}; best {p.best:.5f} (epoch {p.best_epoch})"
+            f"[Eval][Epoch {epoch}][Avg] {values}{ema_text}; best {p.best:.5f} (epoch {p.best_epoch})"
         )
         self._show_eval_table(epoch, raw, ema, improved)
         if improved:
@@ -933,7 +1046,7 @@ class Trainer:
 
         table = Table(title=f"validation after epoch {epoch}/{self.plan.epochs}", title_justify="left")
         table.add_column("weights")
-        table.add_column(METRIC, justify="right")
+        table.add_column(self.metric, justify="right")
         table.add_row("model", f"{raw:.4f}")
         if ema is not None:
             table.add_row("EMA", f"{ema:.4f}")
@@ -976,7 +1089,7 @@ class Trainer:
     def _info(self, epoch: int, metric: float | None, weights: str) -> dict[str, Any]:
         return {
             "metric": metric,
-            "metric_name": METRIC,
+            "metric_name": self.metric,
             "epoch": epoch,
             "weights": weights,
             "raw_metric": self.progress.last_eval.get("raw")
@@ -1026,7 +1139,8 @@ class Trainer:
         self._checkpoint(BEST, epoch, 0, weights, p.best, p.best_weights)
         self.result.record_best(p.best, epoch)
         self._log(
-            f"saved best_model (epoch {epoch}, {METRIC} {p.best:.5f}, {p.best_weights} weights)", echo=False
+            f"saved best_model (epoch {epoch}, {self.metric} {p.best:.5f}, {p.best_weights} weights)",
+            echo=False,
         )
 
     def _save_epoch(self, epoch: int, evaluated: bool) -> None:
@@ -1068,7 +1182,8 @@ class Trainer:
         inference_dir = best_dir / INFERENCE_DIR
         if not p.best_epoch:
             console.warn(
-                f"no evaluation gave a {METRIC} (no positive label in val?): best_model holds the last weights"
+                f"no evaluation gave a {self.metric} (an empty val split, or no positive label in it?): "
+                "best_model holds the last weights"
             )
             p.best, p.best_epoch, p.best_weights = float("nan"), p.epoch, "raw"
             self._checkpoint(BEST, p.epoch, 0, self.net.state_dict(), None, "raw")
@@ -1081,7 +1196,7 @@ class Trainer:
         self.result.finish()
         ips = p.images / p.seconds if p.seconds > 0 else None
         self._log(
-            f"done: best {METRIC} {p.best:.5f} at epoch {p.best_epoch} ({p.best_weights} weights); "
+            f"done: best {self.metric} {p.best:.5f} at epoch {p.best_epoch} ({p.best_weights} weights); "
             f"inference package {inference_dir}; {p.images} images in {p.seconds:.1f} s"
             + (f" ({ips:.1f} images/s)" if ips else "")
         )
@@ -1099,8 +1214,10 @@ class Trainer:
             "epochs": plan.epochs,
             "image_size": plan.image_size,
             "num_classes": plan.num_classes,
+            "task": plan.task,
+            "metric": self.metric,
             "best": {
-                METRIC: p.best,
+                self.metric: p.best,
                 "epoch": p.best_epoch,
                 "weights": p.best_weights,
                 "pdparams": str(best_dir / f"{BEST}.pdparams"),
@@ -1110,8 +1227,9 @@ class Trainer:
             },
             "last": {
                 "epoch": last.get("epoch"),
-                METRIC: last.get("raw"),
-                f"{METRIC}_ema": last.get("ema"),
+                self.metric: last.get("raw"),
+                f"{self.metric}_ema": last.get("ema"),
+                **{k: v for k, v in (last.get("metrics") or {}).items() if k != self.metric},
             },
             "train_result": str(self.result.path),
             "train_seconds": round(p.seconds, 2),

@@ -240,10 +240,15 @@ class ClsTrainTransform:
         flip: bool = True,
         randaugment: int | None = None,
         random_erasing: float = 0.0,
+        crop_scale: tuple[float, float] = (0.08, 1.0),
         mean: Sequence[float] = IMAGENET_MEAN,
         std: Sequence[float] = IMAGENET_STD,
     ) -> None:
         from mlcls_cli.inference.preprocess import ResizeOp
+
+        if not 0.0 < crop_scale[0] <= crop_scale[1] <= 1.0:
+            raise ValueError(f"crop scale must satisfy 0 < min <= max <= 1, got {crop_scale}")
+        self.crop_scale = (float(crop_scale[0]), float(crop_scale[1]))
 
         if interpolation not in ("bilinear", "bicubic"):
             raise ValueError(f"interpolation must be bilinear or bicubic, got {interpolation!r}")
@@ -259,7 +264,7 @@ class ClsTrainTransform:
         """Transform one image with the random draws taken from ``rng``."""
         r = Rng(rng)
         img = img.convert("RGB")
-        left, top, w, h = random_resized_crop_box(*img.size, r)
+        left, top, w, h = random_resized_crop_box(*img.size, r, scale=self.crop_scale)
         out = np.asarray(self.resize(np.asarray(img)[top : top + h, left : left + w]))
         if self.flip and r.random() < 0.5:
             out = out[:, ::-1]
