@@ -220,3 +220,20 @@ def test_single_label_unknown_scale_raises() -> None:
 
     with pytest.raises(ValueError, match="x3_0"):
         build_pp_lcnet(10, "x3_0")
+
+
+def test_head_kinds(paddle) -> None:
+    """None leaves the classifier out (the model returns the last_conv map); unknown kinds and misplaced options fail."""
+    from mlcls_cli.models.backbones.pp_lcnet import PPLCNet
+
+    with paddle.LazyGuard():
+        bare = PPLCNet(0.25, head=None)
+    assert not any(key.startswith("fc.") for key in bare.state_dict())
+    golden.fill(bare)
+    bare.eval()
+    with paddle.no_grad():
+        assert list(bare(paddle.rand([1, 3, 64, 96])).shape) == [1, 1280, 2, 3]
+    with pytest.raises(ValueError, match="softmax"):
+        PPLCNet(0.25, head="softmax")
+    with pytest.raises(TypeError, match="query_num"):
+        PPLCNet(0.25, head="linear", query_num=4)
