@@ -1,4 +1,4 @@
-"""CLIP_vit_base_patch16_448_ML: PaddleClas layout, sizes, and the forward checked against numpy."""
+"""CLIP ViT: the multi-label B/16 at 448 (forward checked against numpy) and the single-label B/16 and L/14 at 224."""
 
 from __future__ import annotations
 
@@ -7,6 +7,14 @@ import math
 import numpy as np
 import pytest
 
+from tests.models import golden
+from tests.models.shared_checks import (
+    assert_forward_at,
+    assert_matches_golden,
+    assert_paddleclas_layout,
+    family_models,
+    golden_model,
+)
 from tests.models.tsv import read_tsv, state_dict_rows, total_numel
 
 pytestmark = pytest.mark.paddle
@@ -239,3 +247,108 @@ def test_gelu_is_exact(paddle) -> None:
     x = np.linspace(-4, 4, 81).astype("float32")
     want = 0.5 * x * (1 + _erf(x / math.sqrt(2)))
     np.testing.assert_allclose(gelu(paddle.to_tensor(x)).numpy(), want, rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------- single-label CLIP_vit_*_224 (PaddleClas VisionTransformer)
+
+CLS_MODELS = family_models("CLIP-ViT")
+
+
+@pytest.fixture(scope="module")
+def base_cls(paddle):
+    return golden_model("CLIP_vit_base_patch16_224")
+
+
+def test_two_clip_models_are_registered() -> None:
+    assert CLS_MODELS == ["CLIP_vit_base_patch16_224", "CLIP_vit_large_patch14_224"]
+
+
+@pytest.mark.parametrize("name", CLS_MODELS)
+def test_single_label_layout_equals_paddleclas(paddle, name: str) -> None:
+    assert_paddleclas_layout(name)
+
+
+def test_base_matches_paddleclas_golden(base_cls) -> None:
+    assert_matches_golden("CLIP_vit_base_patch16_224", base_cls)
+
+
+@pytest.mark.slow
+def test_large_matches_paddleclas_golden(paddle) -> None:
+    """ViT-L/14: 24 blocks of width 1024, class token, no position resize at 224 (about 10 s on 2 cores)."""
+    assert_matches_golden("CLIP_vit_large_patch14_224")
+
+
+def test_single_label_forward_at_another_size(base_cls) -> None:
+    """240 x 200: a 15 x 13 patch grid (zero-padded bottom row) and the position grid resized to it."""
+    assert_forward_at(base_cls, 240, 200, 10)
+
+
+def test_one_backbone_for_both_tasks(paddle) -> None:
+    from mlcls_cli.models import build_model
+    from mlcls_cli.models.backbones.clip_vit import LinearHead
+    from mlcls_cli.models.ml_decoder import MLDecoder
+
+    with paddle.LazyGuard():
+        single = build_model("CLIP_vit_base_patch16_224", 1000)
+        multi = build_model("CLIP_vit_base_patch16_448_ML", 80)
+    assert type(single) is type(multi)
+    assert isinstance(single.head, LinearHead) and isinstance(multi.head, MLDecoder)
+    tower = [row for row in state_dict_rows(single) if not row[0].startswith("head.")]
+    assert tower == [row for row in state_dict_rows(multi) if not row[0].startswith("head.")]
+    assert state_dict_rows(single)[-2:] == [
+        ("head.fc_head.weight", [768, 1000]),
+        ("head.fc_head.bias", [1000]),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("variant", "token", "size"), [("base_patch16_224", 1, 48), ("large_patch14_224", 0, 42)]
+)
+def test_head_reads_first_patch_token_of_b16_and_class_token_of_l14(
+    paddle, variant: str, token: int, size: int
+) -> None:
+    from mlcls_cli.models.backbones.clip_vit import CLIPVisionTransformer
+
+    paddle.seed(3)
+    tower = CLIPVisionTransformer(variant, depth=1)
+    tower.eval()
+    x = paddle.to_tensor(golden.golden_input(size))
+    with paddle.no_grad():
+        got = tower(x).numpy()
+        tokens = tower.forward_tokens(x)
+        want = tower.norm(tokens[:, token]).numpy()
+        other = tower.norm(tokens[:, 1 - token]).numpy()
+    assert tokens.shape[1] == 1 + (size // tower.patch_embed.patch_size) ** 2
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    assert np.abs(got - other).max() > 1e-2
+
+
+def test_proj_is_unused(paddle) -> None:
+    from mlcls_cli.models.backbones.clip_vit import CLIPVisionTransformer, LinearHead
+
+    tower = CLIPVisionTransformer("large_patch14_224", head=LinearHead(1024, 5, init_scale=1.0), depth=1)
+    tower.eval()
+    x = paddle.to_tensor(golden.golden_input(28))
+    with paddle.no_grad():
+        before = tower(x).numpy()
+        tower.proj.set_value(paddle.randn(tower.proj.shape))
+        after = tower(x).numpy()
+    assert list(tower.proj.shape) == [1024, 512]
+    np.testing.assert_array_equal(before, after)
+
+
+def test_linear_head_starts_near_zero(paddle) -> None:
+    """PaddleClas scales the head's initial weights by 0.001 (``head_init_scale``)."""
+    from mlcls_cli.models.backbones.clip_vit import LinearHead
+
+    head = LinearHead(768, 10)
+    weight = head.fc_head.weight.numpy()
+    assert 0 < np.abs(weight).max() < 2e-4
+    assert not head.fc_head.bias.numpy().any()
+
+
+def test_unknown_variant_raises() -> None:
+    from mlcls_cli.models.backbones.clip_vit import build_clip_vit_cls
+
+    with pytest.raises(ValueError, match="huge_patch14_224"):
+        build_clip_vit_cls(10, "huge_patch14_224")

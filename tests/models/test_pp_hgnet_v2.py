@@ -1,10 +1,18 @@
-"""PP-HGNetV2 with the ML-Decoder head: PaddleClas layout, stem padding, lab placement, all variants."""
+"""PP-HGNetV2, multi-label (ML-Decoder head) and single-label (PaddleClas head): layout, stem padding, lab, all sizes."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from tests.models import golden
+from tests.models.shared_checks import (
+    assert_forward_at,
+    assert_matches_golden,
+    assert_paddleclas_layout,
+    family_models,
+    golden_model,
+)
 from tests.models.tsv import read_tsv, state_dict_rows, total_numel
 
 pytestmark = pytest.mark.paddle
@@ -170,3 +178,59 @@ def test_other_variants_match_published_sizes(paddle, variant: str, trainable_m:
 def test_unknown_variant_raises() -> None:
     with pytest.raises(ValueError, match="B9"):
         _build("B9")
+
+
+# ---------------------------------------------------------------- single-label PP-HGNetV2-B* (PaddleClas PPHGNetV2)
+
+CLS_MODELS = family_models("PP-HGNetV2")
+
+
+def test_all_seven_sizes_are_registered() -> None:
+    assert [f"PP-HGNetV2-B{i}" for i in range(7)] == CLS_MODELS
+
+
+@pytest.mark.parametrize("name", CLS_MODELS)
+def test_single_label_layout_equals_paddleclas(paddle, name: str) -> None:
+    assert_paddleclas_layout(name)
+
+
+# B0 has the learnable affine blocks (lab) of B0-B3, B4 has none (like B5-B6).
+@pytest.mark.parametrize("name", ["PP-HGNetV2-B0", "PP-HGNetV2-B4"])
+def test_single_label_matches_paddleclas_golden(paddle, name: str) -> None:
+    assert_matches_golden(name)
+
+
+@pytest.mark.parametrize("size", ["B0", "B4", "B6"])
+def test_one_backbone_for_both_tasks(paddle, size: str) -> None:
+    from mlcls_cli.models import build_model
+    from mlcls_cli.models.ml_decoder import MLDecoder
+
+    with paddle.LazyGuard():
+        single = build_model(f"PP-HGNetV2-{size}", 1000)
+        multi = build_model(f"PP-HGNetV2-{size}_ML", 80)
+    assert type(single) is type(multi)
+    assert isinstance(single.fc, paddle.nn.Linear) and isinstance(multi.fc, MLDecoder)
+    backbone = [row for row in state_dict_rows(single) if not row[0].startswith("fc.")]
+    assert backbone == [row for row in state_dict_rows(multi) if not row[0].startswith("fc.")]
+
+
+def test_single_label_head_is_pool_conv_relu_lab_without_dropout_scaling(paddle) -> None:
+    """avg pool -> last_conv -> ReLU -> lab (B0-B3) -> dropout p=0 (x1) -> flatten -> fc."""
+    model = golden_model("PP-HGNetV2-B0")
+    assert model.dropout.p == 0
+    assert "lab.scale" in model.state_dict()
+    x = paddle.to_tensor(golden.golden_input(64))
+    with paddle.no_grad():
+        pooled = model.forward_features(x).mean(axis=[2, 3], keepdim=True)
+        neck = paddle.nn.functional.relu(model.last_conv(pooled))
+        got = model(x).numpy()
+        want = model.fc(model.lab(neck).flatten(1)).numpy()
+        without_lab = model.fc(neck.flatten(1)).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert np.abs(got - without_lab).max() > 1e-3  # the golden weights' lab is not the identity
+    b4 = golden_model("PP-HGNetV2-B4")
+    assert b4.lab is None and b4.dropout.p == 0
+
+
+def test_single_label_forward_at_another_size(paddle) -> None:
+    assert_forward_at(golden_model("PP-HGNetV2-B0"), 96, 160, 10)

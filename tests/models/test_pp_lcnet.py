@@ -1,10 +1,18 @@
-"""PP-LCNet with the ML-Decoder head: PaddleClas layout, all scales, the eval-time dropout factor."""
+"""PP-LCNet, multi-label (ML-Decoder head) and single-label (PaddleClas head): layout, all scales, the x0.8 at eval."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from tests.models import golden
+from tests.models.shared_checks import (
+    assert_forward_at,
+    assert_matches_golden,
+    assert_paddleclas_layout,
+    family_models,
+    golden_model,
+)
 from tests.models.tsv import read_tsv, state_dict_rows, total_numel
 
 pytestmark = pytest.mark.paddle
@@ -136,3 +144,96 @@ def test_unknown_scale_raises() -> None:
 
     with pytest.raises(ValueError, match="x3_0"):
         build_pp_lcnet_ml("x3_0")
+
+
+# ---------------------------------------------------------------- single-label PP-LCNet_x* (PaddleClas PPLCNet)
+
+CLS_MODELS = family_models("PP-LCNet")
+
+
+def test_all_eight_scales_are_registered() -> None:
+    assert [f"PP-LCNet_{scale}" for scale in SCALE_TABLE] == CLS_MODELS
+
+
+@pytest.mark.parametrize("name", CLS_MODELS)
+def test_single_label_layout_equals_paddleclas(paddle, name: str) -> None:
+    assert_paddleclas_layout(name)
+
+
+def test_x0_25_matches_paddleclas_golden(paddle) -> None:
+    assert_matches_golden("PP-LCNet_x0_25")
+
+
+def test_one_backbone_for_both_tasks(paddle) -> None:
+    from mlcls_cli.models import build_model
+    from mlcls_cli.models.ml_decoder import MLDecoder
+
+    with paddle.LazyGuard():
+        single = build_model("PP-LCNet_x1_0", 1000)
+        multi = build_model("PP-LCNet_x1_0_ML", 80)
+    assert type(single) is type(multi)
+    assert isinstance(single.fc, paddle.nn.Linear) and isinstance(multi.fc, MLDecoder)
+    backbone = [row for row in state_dict_rows(single) if not row[0].startswith("fc.")]
+    assert backbone == [row for row in state_dict_rows(multi) if not row[0].startswith("fc.")]
+    assert backbone[-1] == ("last_conv.weight", [1280, 512, 1, 1])
+
+
+def test_single_label_head_pools_first_and_scales_by_0_8_at_eval(paddle) -> None:
+    """avg pool -> last_conv -> Hardswish -> x0.8 -> flatten -> fc (PaddleClas's order)."""
+    import paddle.nn.functional as F
+
+    model = golden_model("PP-LCNet_x0_25")
+    x = paddle.to_tensor(golden.golden_input(64))
+    with paddle.no_grad():
+        pooled = model.forward_features(x).mean(axis=[2, 3], keepdim=True)
+        neck = F.hardswish(model.last_conv(pooled)).flatten(1)
+        got = model(x).numpy()
+        want = model.fc(0.8 * neck).numpy()
+        unscaled = model.fc(neck).numpy()
+        pooled_last = model.fc(
+            0.8 * F.hardswish(model.last_conv(model.forward_features(x))).mean(axis=[2, 3])
+        )
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    assert np.abs(got - unscaled).max() > 1e-2
+    assert np.abs(got - pooled_last.numpy()).max() > 1e-2
+
+
+def test_single_label_dropout_keeps_values_unscaled_in_training(paddle) -> None:
+    from mlcls_cli.models import build_model
+
+    with paddle.LazyGuard():
+        model = build_model("PP-LCNet_x0_25", 10)
+    assert model.dropout.p == pytest.approx(0.2)
+    model.train()
+    paddle.seed(0)
+    out = model.dropout(paddle.ones([20_000])).numpy()
+    assert set(np.unique(out).tolist()) == {0.0, 1.0}  # dropped or kept as is, never / 0.8
+    assert 0.18 < (out == 0).mean() < 0.22
+
+
+def test_single_label_forward_at_another_size(paddle) -> None:
+    assert_forward_at(golden_model("PP-LCNet_x0_25"), 97, 131, 10)
+
+
+def test_single_label_unknown_scale_raises() -> None:
+    from mlcls_cli.models.backbones.pp_lcnet import build_pp_lcnet
+
+    with pytest.raises(ValueError, match="x3_0"):
+        build_pp_lcnet(10, "x3_0")
+
+
+def test_head_kinds(paddle) -> None:
+    """None leaves the classifier out (the model returns the last_conv map); unknown kinds and misplaced options fail."""
+    from mlcls_cli.models.backbones.pp_lcnet import PPLCNet
+
+    with paddle.LazyGuard():
+        bare = PPLCNet(0.25, head=None)
+    assert not any(key.startswith("fc.") for key in bare.state_dict())
+    golden.fill(bare)
+    bare.eval()
+    with paddle.no_grad():
+        assert list(bare(paddle.rand([1, 3, 64, 96])).shape) == [1, 1280, 2, 3]
+    with pytest.raises(ValueError, match="softmax"):
+        PPLCNet(0.25, head="softmax")
+    with pytest.raises(TypeError, match="query_num"):
+        PPLCNet(0.25, head="linear", query_num=4)

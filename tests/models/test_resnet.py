@@ -1,10 +1,18 @@
-"""ResNet50_ML: PaddleClas parameter layout, sizes, and the "vb" bottleneck checked by hand."""
+"""ResNet50_ML and the single-label ResNets (vb and vd): PaddleClas layout, sizes, blocks and shortcuts by hand."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from tests.models.shared_checks import (
+    assert_exports,
+    assert_forward_at,
+    assert_matches_golden,
+    assert_paddleclas_layout,
+    family_models,
+    golden_model,
+)
 from tests.models.tsv import read_tsv, state_dict_rows, total_numel
 
 pytestmark = pytest.mark.paddle
@@ -138,3 +146,115 @@ def test_stem_and_stage_strides(resnet) -> None:
     assert all(block.conv0.conv._stride[0] == 1 for block in resnet.blocks)
     projected = [i for i, block in enumerate(resnet.blocks) if block.short is not None]
     assert projected == [0, 3, 7, 13]
+
+
+# ---------------------------------------------------------------- single-label ResNet*, ResNet*_vd (PaddleClas ResNet)
+
+CLS_MODELS = family_models("ResNet")
+
+
+def test_eleven_resnets_are_registered() -> None:
+    vb = [f"ResNet{d}" for d in (18, 34, 50, 101, 152)]
+    vd = [f"ResNet{d}_vd" for d in (18, 34, 50, 101, 152, 200)]
+    assert sorted(CLS_MODELS) == sorted(vb + vd)
+
+
+@pytest.mark.parametrize("name", CLS_MODELS)
+def test_single_label_layout_equals_paddleclas(paddle, name: str) -> None:
+    assert_paddleclas_layout(name)
+
+
+# Basic (18) and bottleneck (50) blocks, each in vb and vd.
+@pytest.mark.parametrize("name", ["ResNet18", "ResNet18_vd", "ResNet50", "ResNet50_vd"])
+def test_single_label_matches_paddleclas_golden(paddle, name: str) -> None:
+    assert_matches_golden(name)
+
+
+def test_one_backbone_for_both_tasks(paddle) -> None:
+    from mlcls_cli.models import build_model
+    from mlcls_cli.models.ml_decoder import MLDecoder
+
+    with paddle.LazyGuard():
+        single = build_model("ResNet50", 1000)
+        multi = build_model("ResNet50_ML", 80)
+    assert type(single) is type(multi)
+    assert isinstance(single.fc, paddle.nn.Linear) and isinstance(multi.fc, MLDecoder)
+    backbone = [row for row in state_dict_rows(single) if not row[0].startswith("fc.")]
+    assert backbone == [row for row in state_dict_rows(multi) if not row[0].startswith("fc.")]
+
+
+def test_vd_stem_and_shortcuts(paddle) -> None:
+    from mlcls_cli.models import build_model
+
+    with paddle.LazyGuard():
+        vd = build_model("ResNet34_vd", 10)
+        vb = build_model("ResNet34", 10)
+    assert [list(layer.conv.weight.shape) for layer in vd.stem] == [
+        [32, 3, 3, 3],
+        [32, 32, 3, 3],
+        [64, 32, 3, 3],
+    ]
+    assert [layer.conv._stride[0] for layer in vd.stem] == [2, 1, 1]
+    # Every stage's first block projects (even the first, 64 -> 64); vd pools there, except in the first.
+    projected = [i for i, block in enumerate(vd.blocks) if block.short is not None]
+    assert projected == [0, 3, 7, 13]
+    assert [vd.blocks[i].short.pool is not None for i in projected] == [False, True, True, True]
+    assert all(vd.blocks[i].short.conv._stride[0] == 1 for i in projected)
+    assert [vb.blocks[i].short.conv._stride[0] for i in projected] == [1, 2, 2, 2]
+    assert all(vb.blocks[i].short.pool is None for i in projected)
+    # Basic blocks stride their first 3x3.
+    assert [i for i, block in enumerate(vd.blocks) if block.conv0.conv._stride[0] == 2] == [3, 7, 13]
+
+
+def _avg_pool_2x2_same(x: np.ndarray) -> np.ndarray:
+    """2x2/2 average over the cells inside the image (an odd edge averages what is there)."""
+    n, c, h, w = x.shape
+    out = np.zeros((n, c, -(-h // 2), -(-w // 2)), dtype=np.float64)
+    for i in range(out.shape[2]):
+        for j in range(out.shape[3]):
+            out[:, :, i, j] = x[:, :, 2 * i : 2 * i + 2, 2 * j : 2 * j + 2].mean(axis=(2, 3))
+    return out
+
+
+def test_vd_shortcut_average_pools_without_counting_padding(paddle) -> None:
+    from mlcls_cli.models.backbones.resnet import ConvBNLayer
+
+    layer = ConvBNLayer(4, 6, 1, stride=2, act=False, avg_down=True)
+    _randomize_bn(paddle, layer)
+    layer.eval()
+    x = np.random.default_rng(2).standard_normal((2, 4, 7, 9)).astype("float32")
+    with paddle.no_grad():
+        got = layer(paddle.to_tensor(x)).numpy()
+    bn = layer.bn
+    w = layer.conv.weight.numpy()[:, :, 0, 0]
+    scale = bn.weight.numpy() / np.sqrt(bn._variance.numpy() + 1e-5)
+    y = np.einsum("oc,nchw->nohw", w, _avg_pool_2x2_same(x))
+    want = (y - bn._mean.numpy()[:, None, None]) * scale[:, None, None] + bn.bias.numpy()[:, None, None]
+    assert got.shape == (2, 6, 4, 5)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_single_label_fc_init_is_uniform_within_one_over_sqrt_fan_in(paddle) -> None:
+    from mlcls_cli.models import build_model
+
+    paddle.seed(1)
+    weight = build_model("ResNet18", 1000).fc.weight.numpy()
+    bound = 1 / np.sqrt(512)
+    assert np.abs(weight).max() <= bound and np.abs(weight).max() > 0.99 * bound
+
+
+def test_single_label_forward_at_another_size(paddle) -> None:
+    """Odd sizes: the vd shortcuts pool a ragged edge."""
+    assert_forward_at(golden_model("ResNet18_vd"), 97, 75, 10)
+
+
+@pytest.mark.slow
+def test_vd_exports_to_legacy_and_onnx(paddle, tmp_path) -> None:
+    assert_exports(golden_model("ResNet18_vd"), tmp_path, onnx=True)
+
+
+def test_unknown_variant_raises() -> None:
+    from mlcls_cli.models.backbones.resnet import build_resnet
+
+    with pytest.raises(ValueError, match="200'"):
+        build_resnet(10, "200")  # PaddleClas has ResNet200_vd only

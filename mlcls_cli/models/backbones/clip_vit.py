@@ -1,35 +1,56 @@
-"""CLIP ViT-B/16 run at 448 px with an ML-Decoder head: the ``CLIP_vit_base_patch16_448_ML`` zoo model.
+"""CLIP vision transformers (ViT-B/16, ViT-L/14), PaddleClas state_dict layout, with either head.
 
-Parameter names follow the official PaddleClas checkpoint (``pos_embed``,
-``cls_token``, ``proj``, ``patch_embed.proj``, ``ln_pre``, ``blocks.N``,
+The zoo models: the single-label ``CLIP_vit_base_patch16_224`` and
+``CLIP_vit_large_patch14_224`` (ImageNet fine-tuned, a ``Linear`` head ``head.fc_head``)
+and the multi-label ``CLIP_vit_base_patch16_448_ML`` (ViT-B/16 run at 448 px with an
+ML-Decoder head). Parameter names follow the official PaddleClas checkpoints
+(``pos_embed``, ``cls_token``, ``proj``, ``patch_embed.proj``, ``ln_pre``, ``blocks.N``,
 ``norm``, ``head``). Behaviour that matters for matching the official weights:
 
-* the 14x14 position-embedding grid (trained at 224 px) is resized bicubically
-  to the input's patch grid on every forward;
+* the position-embedding grid (trained at 224 px) is resized bicubically to the input's
+  patch grid on every forward;
 * a LayerNorm (``ln_pre``) precedes the encoder; the MLP uses exact (erf) GELU;
-* the head receives the final-normed *first patch token*, not the class token
-  (the class token is dropped first, then token 0 of the rest is taken);
+* the head receives one final-normed token: for ViT-B/16 the *first patch token*, not the
+  class token (PaddleClas drops the class token, then takes token 0 of the rest), for
+  ViT-L/14 the class token;
 * ``proj`` (the CLIP image projection) is unused but kept so the official
   state dict loads without leftovers.
 """
 
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
 import paddle
 from paddle import nn
 from paddle.framework import in_dynamic_or_pir_mode
 from paddle.nn import functional as F
 
-PATCH_SIZE = 16
-EMBED_DIM = 768
-DEPTH = 12
-NUM_HEADS = 12
+from mlcls_cli.models.heads import LINEAR, ML_DECODER, check_head_kind
+
+
+class ViTSpec(NamedTuple):
+    """One CLIP image tower: patch size, width, depth, heads, the checkpoint's position grid and the head's token."""
+
+    patch_size: int
+    embed_dim: int
+    depth: int
+    num_heads: int
+    pos_grid: int  # side of the position-embedding grid in the checkpoint (224 / patch size)
+    head_token: int  # index of the encoder output token the head reads: 0 the class token, 1 the first patch
+
+
+VARIANTS: dict[str, ViTSpec] = {
+    "base_patch16_224": ViTSpec(16, 768, 12, 12, 14, head_token=1),
+    "large_patch14_224": ViTSpec(14, 1024, 24, 16, 16, head_token=0),
+}
+
 MLP_RATIO = 4
 PROJ_DIM = 512
-#: Side of the position-embedding grid in the checkpoint (224 / 16).
-POS_GRID = 14
 LN_EPS = 1e-5
 SQRT_HALF = 0.7071067811865476
+#: PaddleClas scales the single-label head's initial weights by this (``head_init_scale``).
+HEAD_INIT_SCALE = 0.001
 
 
 def _trunc_normal(std: float = 0.02) -> paddle.ParamAttr:
@@ -54,15 +75,15 @@ def gelu(x: paddle.Tensor) -> paddle.Tensor:
 
 
 class PatchEmbed(nn.Layer):
-    """Non-overlapping 16x16 patches projected to 768 channels (conv without bias)."""
+    """Non-overlapping ``patch_size`` patches projected to ``embed_dim`` channels (conv without bias)."""
 
-    def __init__(self, patch_size: int = PATCH_SIZE, embed_dim: int = EMBED_DIM) -> None:
+    def __init__(self, patch_size: int, embed_dim: int) -> None:
         super().__init__()
         self.patch_size = patch_size
         self.proj = nn.Conv2D(3, embed_dim, patch_size, stride=patch_size, bias_attr=False)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        """Return the patch map ``[B, 768, ceil(H/16), ceil(W/16)]``; zero-pads right/bottom as needed."""
+        """Return the patch map ``[B, D, ceil(H/p), ceil(W/p)]``; zero-pads right/bottom as needed."""
         h, w = x.shape[2], x.shape[3]
         pad_h = (-h) % self.patch_size
         pad_w = (-w) % self.patch_size
@@ -74,7 +95,7 @@ class PatchEmbed(nn.Layer):
 class Attention(nn.Layer):
     """Multi-head self-attention with a fused qkv projection (split as [3][heads][head_dim])."""
 
-    def __init__(self, dim: int = EMBED_DIM, num_heads: int = NUM_HEADS) -> None:
+    def __init__(self, dim: int, num_heads: int) -> None:
         super().__init__()
         self.num_heads = num_heads
         self.head_dim = dim // num_heads
@@ -97,8 +118,9 @@ class Attention(nn.Layer):
 class Mlp(nn.Layer):
     """Two linear layers with exact GELU between them."""
 
-    def __init__(self, dim: int = EMBED_DIM, hidden: int = EMBED_DIM * MLP_RATIO) -> None:
+    def __init__(self, dim: int, hidden: int | None = None) -> None:
         super().__init__()
+        hidden = dim * MLP_RATIO if hidden is None else hidden
         self.fc1 = _linear(dim, hidden)
         self.fc2 = _linear(hidden, dim)
 
@@ -110,7 +132,7 @@ class Mlp(nn.Layer):
 class Block(nn.Layer):
     """Pre-norm transformer encoder block."""
 
-    def __init__(self, dim: int = EMBED_DIM, num_heads: int = NUM_HEADS) -> None:
+    def __init__(self, dim: int, num_heads: int) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, epsilon=LN_EPS)
         self.attn = Attention(dim, num_heads)
@@ -140,38 +162,86 @@ def resize_pos_embed(pos_embed: paddle.Tensor, grid_h: int, grid_w: int) -> padd
     return paddle.concat([cls_pos, grid], axis=1)
 
 
-class CLIPVisionTransformer(nn.Layer):
-    """CLIP ViT-B/16 image tower feeding ``head`` with the normed first patch token ``[B, 768]``.
+class LinearHead(nn.Layer):
+    """PaddleClas's single-label ViT head: one ``Linear`` named ``fc_head`` on the normed token."""
 
-    With ``head=None`` the model returns that ``[B, 768]`` feature.
+    def __init__(self, embed_dim: int, class_num: int, init_scale: float = HEAD_INIT_SCALE) -> None:
+        super().__init__()
+        self.fc_head = nn.Linear(
+            embed_dim,
+            class_num,
+            weight_attr=_trunc_normal(0.02 * init_scale),
+            bias_attr=paddle.ParamAttr(initializer=nn.initializer.Constant(0.0)),
+        )
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        """Return the logits ``[B, class_num]`` for the token ``[B, embed_dim]``."""
+        return self.fc_head(x)
+
+
+def make_token_head(
+    kind: str | None, embed_dim: int, class_num: int, **decoder_kwargs: Any
+) -> nn.Layer | None:
+    """The head of ``kind`` for one ``[B, embed_dim]`` token (see :mod:`mlcls_cli.models.heads`); None for None."""
+    check_head_kind(kind)
+    if decoder_kwargs and kind != ML_DECODER:
+        raise TypeError(
+            f"options {sorted(decoder_kwargs)} apply to the ML-Decoder head only, not to {kind!r}"
+        )
+    if kind == LINEAR:
+        return LinearHead(embed_dim, class_num)
+    if kind == ML_DECODER:
+        from mlcls_cli.models.ml_decoder import MLDecoder
+
+        return MLDecoder(class_num=class_num, in_channels=embed_dim, **decoder_kwargs)
+    return None
+
+
+class CLIPVisionTransformer(nn.Layer):
+    """The CLIP image tower ``variant`` (a key of :data:`VARIANTS`) feeding ``head`` with one normed token.
+
+    Both tasks hand the head the same ``[B, embed_dim]`` vector (no pooling choice to make),
+    so the head is a layer given here: :class:`LinearHead` for the single-label models, an
+    ML-Decoder for the multi-label one (see :func:`make_token_head`). With ``head=None`` the
+    model returns that vector. ``depth`` overrides the number of blocks (for tests).
     """
 
-    def __init__(self, head: nn.Layer | None = None, depth: int = DEPTH) -> None:
+    def __init__(
+        self, variant: str = "base_patch16_224", head: nn.Layer | None = None, depth: int | None = None
+    ) -> None:
         super().__init__()
+        if variant not in VARIANTS:
+            raise ValueError(f"unknown CLIP ViT variant {variant!r}; choose one of {', '.join(VARIANTS)}")
+        spec = VARIANTS[variant]
+        self.variant = variant
+        self.head_token = spec.head_token
+        dim = spec.embed_dim
         # Parameter creation order is the checkpoint's key order.
         self.pos_embed = self.create_parameter(
-            [1, POS_GRID * POS_GRID + 1, EMBED_DIM],
+            [1, spec.pos_grid * spec.pos_grid + 1, dim],
             default_initializer=nn.initializer.TruncatedNormal(std=0.02),
         )
         self.cls_token = self.create_parameter(
-            [1, 1, EMBED_DIM], default_initializer=nn.initializer.TruncatedNormal(std=0.02)
+            [1, 1, dim], default_initializer=nn.initializer.TruncatedNormal(std=0.02)
         )
         # CLIP's image-text projection: unused here, kept because the official weights hold it.
         self.proj = self.create_parameter(
-            [EMBED_DIM, PROJ_DIM], default_initializer=nn.initializer.Normal(std=EMBED_DIM**-0.5)
+            [dim, PROJ_DIM], default_initializer=nn.initializer.Normal(std=dim**-0.5)
         )
-        self.patch_embed = PatchEmbed()
-        self.ln_pre = nn.LayerNorm(EMBED_DIM, epsilon=LN_EPS)
-        self.blocks = nn.LayerList([Block() for _ in range(depth)])
-        self.norm = nn.LayerNorm(EMBED_DIM, epsilon=LN_EPS)
+        self.patch_embed = PatchEmbed(spec.patch_size, dim)
+        self.ln_pre = nn.LayerNorm(dim, epsilon=LN_EPS)
+        self.blocks = nn.LayerList(
+            [Block(dim, spec.num_heads) for _ in range(spec.depth if depth is None else depth)]
+        )
+        self.norm = nn.LayerNorm(dim, epsilon=LN_EPS)
         self.head = head if head is not None else nn.Identity()
 
     def forward_tokens(self, x: paddle.Tensor) -> paddle.Tensor:
-        """Return all encoder output tokens ``[B, 1 + h*w, 768]`` (class token first), before ``norm``."""
+        """Return all encoder output tokens ``[B, 1 + h*w, D]`` (class token first), before ``norm``."""
         patches = self.patch_embed(x)
         grid_h, grid_w = patches.shape[2], patches.shape[3]
         tokens = patches.flatten(2).transpose([0, 2, 1])
-        # Broadcast against a [B, 1, 768] slice: keeps the batch dimension dynamic when exported
+        # Broadcast against a [B, 1, D] slice: keeps the batch dimension dynamic when exported
         # and traces in both graph formats (expand_as has no legacy binding, zeros_like warns in PIR).
         cls = tokens[:, :1] * 0.0 + self.cls_token.astype(tokens.dtype)
         tokens = paddle.concat([cls, tokens], axis=1)
@@ -182,20 +252,27 @@ class CLIPVisionTransformer(nn.Layer):
         return tokens
 
     def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
-        """Return the feature the head sees: ``norm`` of the first patch token, ``[B, 768]``."""
+        """Return the feature the head sees: ``norm`` of one output token, ``[B, D]``."""
         tokens = self.forward_tokens(x)
-        # Index 1 = the first patch token once the class token (index 0) is dropped, as the
-        # official model does; the released weights were trained this way.
-        return self.norm(tokens[:, 1])
+        # ViT-B/16: index 1 = the first patch token once the class token (index 0) is dropped, as
+        # the official model does; the released weights were trained this way. ViT-L/14: index 0.
+        return self.norm(tokens[:, self.head_token])
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         """Return the head's output (logits ``[B, num_classes]``) for images ``[B, 3, H, W]``."""
         return self.head(self.forward_features(x))
 
 
-def build_clip_vit_base_patch16_448_ml(num_classes: int = 80) -> nn.Layer:
-    """Build ``CLIP_vit_base_patch16_448_ML``: CLIP ViT-B/16 with an ML-Decoder head (one query per class)."""
-    from mlcls_cli.models.ml_decoder import MLDecoder
+def build_clip_vit_cls(num_classes: int = 1000, variant: str = "base_patch16_224") -> CLIPVisionTransformer:
+    """Build the single-label ``CLIP_vit_<variant>`` (``"base_patch16_224"`` or ``"large_patch14_224"``)."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown CLIP ViT variant {variant!r}; choose one of {', '.join(VARIANTS)}")
+    head = make_token_head(LINEAR, VARIANTS[variant].embed_dim, num_classes)
+    return CLIPVisionTransformer(variant, head=head)
 
-    head = MLDecoder(class_num=num_classes, in_channels=EMBED_DIM, query_num=num_classes)
-    return CLIPVisionTransformer(head=head)
+
+def build_clip_vit_base_patch16_448_ml(num_classes: int = 80) -> CLIPVisionTransformer:
+    """Build ``CLIP_vit_base_patch16_448_ML``: CLIP ViT-B/16 with an ML-Decoder head (one query per class)."""
+    variant = "base_patch16_224"
+    head = make_token_head(ML_DECODER, VARIANTS[variant].embed_dim, num_classes, query_num=num_classes)
+    return CLIPVisionTransformer(variant, head=head)

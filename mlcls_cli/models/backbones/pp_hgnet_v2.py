@@ -1,8 +1,10 @@
-"""PP-HGNetV2 (B0 .. B6) with an ML-Decoder head, PaddleClas state_dict layout.
+"""PP-HGNetV2 (B0 .. B6), PaddleClas state_dict layout, with either head.
 
-The single-label network's global pooling and flatten are identities here, so
-the ML-Decoder receives the ``last_conv`` feature map (2048 channels, stride 32)
-after ReLU (and the learnable affine ``lab`` for B0-B3).
+One network for both tasks: the single-label models ``PP-HGNetV2-B*`` end as PaddleClas's
+``PPHGNetV2`` does (global average pool, the 1x1 ``last_conv`` to 2048 channels, ReLU, the
+learnable affine ``lab`` for B0-B3, a dropout with p=0, flatten, ``fc`` Linear); the
+multi-label ``PP-HGNetV2-B*_ML`` models skip the pooling, so their ML-Decoder sees the
+``last_conv`` feature map (2048 channels, stride 32) after ReLU (and ``lab``).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import paddle
 import paddle.nn.functional as F
 from paddle import nn
 
-from mlcls_cli.models.ml_decoder import MLDecoder
+from mlcls_cli.models.heads import LINEAR, ML_DECODER, check_head_kind, make_head
 
 CLASS_EXPAND = 2048
 #: Learning-rate multiplier of the learnable affine blocks (PaddleClas ``lab_lr``).
@@ -311,32 +313,38 @@ class HGV2Stage(nn.Layer):
         return self.blocks(x)
 
 
-class PPHGNetV2ML(nn.Layer):
-    """PP-HGNetV2 ``variant`` (``"B0"`` .. ``"B6"``) whose classifier is an ML-Decoder over the last feature map.
+class PPHGNetV2(nn.Layer):
+    """PP-HGNetV2 ``variant`` (``"B0"`` .. ``"B6"``) ending in ``head`` (see :mod:`mlcls_cli.models.heads`).
 
-    ``decoder_kwargs`` go to :class:`MLDecoder` (e.g. ``query_num``); ``in_channels``
-    is always 2048 and ``class_num`` is ``class_num``.
+    ``"linear"`` is PaddleClas's single-label classifier, ``"ml_decoder"`` the multi-label head
+    over the last feature map (``decoder_kwargs`` go to :class:`~mlcls_cli.models.ml_decoder.MLDecoder`),
+    None no classifier (the model returns the ``last_conv`` features after activation).
     """
 
     def __init__(
-        self, variant: str = "B0", class_num: int = 80, dropout_prob: float = 0.0, **decoder_kwargs: Any
+        self,
+        variant: str = "B0",
+        class_num: int = 1000,
+        head: str | None = LINEAR,
+        dropout_prob: float = 0.0,
+        **decoder_kwargs: Any,
     ) -> None:
         super().__init__()
         if variant not in VARIANTS:
             raise ValueError(f"unknown PP-HGNetV2 variant {variant!r}; choose one of {', '.join(VARIANTS)}")
+        check_head_kind(head)
         spec = VARIANTS[variant]
         self.variant = variant
         self.class_num = class_num
+        self.head_kind = head
         self.use_lab = spec.use_lab
         self.stem = StemBlock(*spec.stem, use_lab=spec.use_lab)
         self.stages = nn.LayerList([HGV2Stage(stage, spec.use_lab) for stage in spec.stages])
-        self.avg_pool = nn.Identity()  # kept as an identity: the decoder needs the spatial map
         self.last_conv = nn.Conv2D(spec.stages[-1].out_channels, CLASS_EXPAND, kernel_size=1, bias_attr=False)
         self.act = nn.ReLU()
         self.lab = LearnableAffineBlock() if spec.use_lab else None
         self.dropout = nn.Dropout(p=dropout_prob, mode="downscale_in_infer")
-        self.flatten = nn.Identity()
-        self.fc = MLDecoder(class_num=class_num, in_channels=CLASS_EXPAND, **decoder_kwargs)
+        self.avg_pool, self.flatten, self.fc = make_head(head, CLASS_EXPAND, class_num, **decoder_kwargs)
 
     def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
         """Return the stage-4 feature map ``[B, C4, H/32, W/32]`` for images ``[B, 3, H, W]``."""
@@ -353,6 +361,11 @@ class PPHGNetV2ML(nn.Layer):
         return self.fc(self.flatten(self.dropout(x)))
 
 
-def build_pp_hgnetv2_ml(variant: str = "B0", class_num: int = 80, **decoder_kwargs: Any) -> PPHGNetV2ML:
+def build_pp_hgnetv2(num_classes: int = 1000, variant: str = "B0") -> PPHGNetV2:
+    """Build the single-label ``PP-HGNetV2-<variant>`` (``"B0"`` .. ``"B6"``)."""
+    return PPHGNetV2(variant=variant.upper(), class_num=num_classes, head=LINEAR)
+
+
+def build_pp_hgnetv2_ml(variant: str = "B0", class_num: int = 80, **decoder_kwargs: Any) -> PPHGNetV2:
     """Build PP-HGNetV2 ``variant`` (``"B0"`` .. ``"B6"``) with an ML-Decoder head."""
-    return PPHGNetV2ML(variant=variant.upper(), class_num=class_num, **decoder_kwargs)
+    return PPHGNetV2(variant=variant.upper(), class_num=class_num, head=ML_DECODER, **decoder_kwargs)

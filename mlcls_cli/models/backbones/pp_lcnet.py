@@ -1,8 +1,10 @@
-"""PP-LCNet (all scales x0.25 .. x2.5) with an ML-Decoder head, PaddleClas state_dict layout.
+"""PP-LCNet (all scales x0.25 .. x2.5), PaddleClas state_dict layout, with either head.
 
-The single-label network's global pooling and flatten are identities here, so
-the ML-Decoder receives the full ``last_conv`` feature map (1280 channels,
-stride 32) after Hardswish and a ``downscale_in_infer`` dropout (x0.8 at eval).
+One network for both tasks: the single-label models ``PP-LCNet_x*`` end as PaddleClas's
+``PPLCNet`` does (global average pool, the 1x1 ``last_conv`` to 1280 channels, Hardswish,
+a ``downscale_in_infer`` dropout that scales by 0.8 at inference, flatten, ``fc`` Linear);
+the multi-label ``PP-LCNet_x1_0_ML`` keeps ``last_conv``, Hardswish and dropout but skips the
+pooling, so its ML-Decoder sees the full 1280-channel map at stride 32.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 import paddle
 from paddle import nn
 
-from mlcls_cli.models.ml_decoder import MLDecoder
+from mlcls_cli.models.heads import LINEAR, ML_DECODER, check_head_kind, make_head
 
 #: Scales with PaddleClas/PaddleX names ``PPLCNet_x<key>``.
 SCALES: dict[str, float] = {
@@ -112,23 +114,27 @@ class DepthwiseSeparable(nn.Layer):
         return self.pw_conv(x)
 
 
-class PPLCNetML(nn.Layer):
-    """PP-LCNet at ``scale`` whose classifier is an ML-Decoder over the last feature map.
+class PPLCNet(nn.Layer):
+    """PP-LCNet at ``scale`` ending in ``head`` (see :mod:`mlcls_cli.models.heads`).
 
-    ``decoder_kwargs`` go to :class:`MLDecoder` (e.g. ``query_num``); ``in_channels``
-    is always 1280 and ``class_num`` is ``class_num``.
+    ``"linear"`` is PaddleClas's single-label classifier, ``"ml_decoder"`` the multi-label head
+    over the last feature map (``decoder_kwargs`` go to :class:`~mlcls_cli.models.ml_decoder.MLDecoder`),
+    None no classifier (the model returns the ``last_conv`` features after activation and dropout).
     """
 
     def __init__(
         self,
         scale: float = 1.0,
-        class_num: int = 80,
+        class_num: int = 1000,
+        head: str | None = LINEAR,
         dropout_prob: float = DROPOUT_PROB,
         **decoder_kwargs: Any,
     ) -> None:
         super().__init__()
+        check_head_kind(head)
         self.scale = scale
         self.class_num = class_num
+        self.head_kind = head
         self.conv1 = ConvBNLayer(3, make_divisible(16 * scale), 3, stride=2)
         for stage, rows in _BLOCKS.items():
             blocks = [
@@ -137,12 +143,10 @@ class PPLCNetML(nn.Layer):
             ]
             setattr(self, stage, nn.Sequential(*blocks))
         last_channels = make_divisible(_BLOCKS["blocks6"][-1][2] * scale)
-        self.avg_pool = nn.Identity()  # kept as an identity: the decoder needs the spatial map
         self.last_conv = nn.Conv2D(last_channels, CLASS_EXPAND, kernel_size=1, bias_attr=False)
         self.act = nn.Hardswish()
         self.dropout = nn.Dropout(p=dropout_prob, mode="downscale_in_infer")
-        self.flatten = nn.Identity()
-        self.fc = MLDecoder(class_num=class_num, in_channels=CLASS_EXPAND, **decoder_kwargs)
+        self.avg_pool, self.flatten, self.fc = make_head(head, CLASS_EXPAND, class_num, **decoder_kwargs)
 
     def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
         """Return the ``blocks6`` feature map ``[B, C6, H/32, W/32]`` for images ``[B, 3, H, W]``."""
@@ -158,10 +162,19 @@ class PPLCNetML(nn.Layer):
         return self.fc(self.flatten(x))
 
 
-def build_pp_lcnet_ml(scale: str | float = "x1_0", class_num: int = 80, **decoder_kwargs: Any) -> PPLCNetML:
-    """Build PP-LCNet with an ML-Decoder head at ``scale`` (a key of :data:`SCALES` or a float)."""
+def _scale(scale: str | float) -> float:
     if isinstance(scale, str):
         if scale not in SCALES:
             raise ValueError(f"unknown PP-LCNet scale {scale!r}; choose one of {', '.join(SCALES)}")
-        scale = SCALES[scale]
-    return PPLCNetML(scale=float(scale), class_num=class_num, **decoder_kwargs)
+        return SCALES[scale]
+    return float(scale)
+
+
+def build_pp_lcnet(num_classes: int = 1000, variant: str = "x1_0") -> PPLCNet:
+    """Build the single-label ``PP-LCNet_<variant>`` (``variant`` a key of :data:`SCALES`)."""
+    return PPLCNet(scale=_scale(variant), class_num=num_classes, head=LINEAR)
+
+
+def build_pp_lcnet_ml(scale: str | float = "x1_0", class_num: int = 80, **decoder_kwargs: Any) -> PPLCNet:
+    """Build PP-LCNet with an ML-Decoder head at ``scale`` (a key of :data:`SCALES` or a float)."""
+    return PPLCNet(scale=_scale(scale), class_num=class_num, head=ML_DECODER, **decoder_kwargs)
