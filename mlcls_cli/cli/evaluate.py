@@ -1,4 +1,4 @@
-"""`mlcls eval DATASET --weights PATH`: mAP and the full multi-label report of trained weights on a split."""
+"""`mlcls eval DATASET --weights PATH`: the full report of trained weights on a split (either task)."""
 
 from __future__ import annotations
 
@@ -80,17 +80,22 @@ def command(
         ),
     ] = False,
     no_plots: Annotated[
-        bool, typer.Option("--no-plots", help="Skip pr_curves.png and ap_per_class.png.")
+        bool,
+        typer.Option(
+            "--no-plots", help="Skip the plots (pr_curves.png, ap_per_class.png; confusion_matrix.png)."
+        ),
     ] = False,
     backend: BackendOpt = None,
     precision: PrecisionOpt = None,
     config: ConfigOpt = None,
     override: OverrideOpt = None,
 ) -> None:
-    """Evaluate weights on a split: mAP (PaddleX MultiLabelMAP), per-class AP/P/R/F1, CP..OF1, plots.
+    """Evaluate weights on a split: mAP and per-class AP/P/R/F1 (multi-label), or top-1/top-5 accuracy,
+    per-class P/R/F1 and a confusion matrix (single-label).
 
-    Writes evaluate_result.json (PaddleX keys first), pr_curves.png and ap_per_class.png in --output,
-    and thresholds.json with --tune-thresholds. Prints a table sorted by AP, or the JSON with --json.
+    Writes evaluate_result.json (PaddleX keys first) and the plots in --output (pr_curves.png and
+    ap_per_class.png, or confusion_matrix.png), and thresholds.json with --tune-thresholds
+    (multi-label). Prints a per-class table, or the JSON with --json.
     """
     from mlcls_cli.config import resolve_config
     from mlcls_cli.engine.evaluator import plan_evaluation, run_evaluation
@@ -139,10 +144,46 @@ def _f(value: Any) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
+def render_single_label(result: dict[str, Any]) -> None:
+    """Print a single-label report: per-class P/R/F1 (worst recall first), accuracy, the most confused pairs."""
+    from rich.table import Table
+
+    out = console.out_console()
+    rows = sorted(result["per_class"], key=lambda r: (r["support"] == 0, r["recall"], r["id"]))
+    table = Table(
+        title=f"{result['model_name'] or 'model'} on {result['split']} ({result['num_samples']} images)",
+        title_justify="left",
+    )
+    for name, justify in (("class", "left"), ("support", "right")):
+        table.add_column(name, justify=justify)
+    for name in ("precision", "recall", "F1"):
+        table.add_column(name, justify="right")
+    for r in rows:
+        table.add_row(r["name"], str(r["support"]), _f(r["precision"]), _f(r["recall"]), _f(r["f1"]))
+    out.print(table)
+    lines = [
+        f"top-1 accuracy: {_f(result['top1'])}   top-5 accuracy: {_f(result['top5'])}"
+        + ("   (top-5 is 1.0 with fewer than 5 classes)" if len(result["per_class"]) < 5 else ""),
+        "macro P/R/F1: " + " / ".join(_f(result["macro"][k]) for k in ("precision", "recall", "f1")),
+        "weighted P/R/F1: " + " / ".join(_f(result["weighted"][k]) for k in ("precision", "recall", "f1")),
+    ]
+    if result["most_confused"]:
+        pairs = [f"{c['true']} -> {c['predicted']} ({c['count']})" for c in result["most_confused"][:5]]
+        lines.append("most confused: " + ", ".join(pairs))
+    if result["classes_without_samples"]:
+        lines.append("no images in this split: " + ", ".join(result["classes_without_samples"]))
+    lines.append(f"report: {result['result_file']}")
+    for line in lines:
+        out.print(line, markup=False, highlight=False)
+
+
 def render_report(result: dict[str, Any]) -> None:
     """Print the per-class table (sorted by AP) and the summary metrics on stdout."""
     from rich.table import Table
 
+    if result.get("task") == "image_classification":
+        render_single_label(result)
+        return
     out = console.out_console()
     rows = sorted(result["per_class"], key=lambda r: (r["ap"] is None, -(r["ap"] or 0.0), r["id"]))
     thr = result["at_threshold"]["threshold"]

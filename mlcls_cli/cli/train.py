@@ -166,15 +166,18 @@ def summary_rows(summary: dict[str, Any]) -> tuple[list[tuple[str, str]], list[t
         return "-" if value is None else f"{value:.4f}"
 
     speed = summary.get("images_per_s")
+    metric = summary.get("metric", "MultiLabelMAP")
+    others = [f"{k} {fmt(v)}" for k, v in last.items() if k not in ("epoch", metric, f"{metric}_ema")]
     figures = [
         ("model", summary["model_name"]),
         (
-            "best MultiLabelMAP",
-            f"{fmt(best['MultiLabelMAP'])} (epoch {best['epoch']}, {best['weights']} weights)",
+            f"best {metric}",
+            f"{fmt(best[metric])} (epoch {best['epoch']}, {best['weights']} weights)",
         ),
         (
-            "last MultiLabelMAP",
-            f"{fmt(last['MultiLabelMAP'])} model, {fmt(last['MultiLabelMAP_ema'])} EMA (epoch {last['epoch']})",
+            f"last {metric}",
+            f"{fmt(last[metric])} model, {fmt(last[f'{metric}_ema'])} EMA (epoch {last['epoch']})"
+            + (f"; {', '.join(others)}" if others else ""),
         ),
         ("epochs / image size", f"{summary['epochs']} / {summary['image_size']} px"),
         ("device", summary["device"] + (f" x{summary['nproc']}" if summary.get("nproc", 1) > 1 else "")),

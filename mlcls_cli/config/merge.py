@@ -72,22 +72,43 @@ def default_config_text(name: str) -> str:
     return _template_text(name)
 
 
+def _yaml_float(value: float) -> str:
+    """``value`` as a YAML 1.1 float (``3.0e-05``: PyYAML reads ``3e-05`` as a string)."""
+    text = repr(float(value))
+    mantissa, e, exponent = text.partition("e")
+    return f"{mantissa}.0e{exponent}" if e and "." not in mantissa else text
+
+
 def _template_text(name: str) -> str:
     """The single-label template filled with ``name``'s registry values."""
     from string import Template
 
+    from mlcls_cli.engine.recipes import recipe_for
     from mlcls_cli.models.registry import get_model_info
 
     info = get_model_info(name)
+    recipe = recipe_for(name, info.family)
     template = resources.files("mlcls_cli.config").joinpath(
         "defaults", "templates", "image_classification.yaml"
     )
     url = info.pretrained_url or "null"
     return Template(template.read_text(encoding="utf-8")).substitute(
+        family=info.family,
+        optimizer=recipe.optimizer,
+        schedule=recipe.schedule,
+        weight_decay=_yaml_float(recipe.weight_decay),
+        label_smoothing=_yaml_float(recipe.label_smoothing),
+        randaugment=recipe.randaugment or "false",
+        random_erasing=_yaml_float(recipe.random_erasing),
+        mixup_alpha=_yaml_float(recipe.mixup_alpha),
+        cutmix_alpha=_yaml_float(recipe.cutmix_alpha),
+        interpolation=recipe.interpolation,
+        crop_scale_min=_yaml_float(recipe.crop_scale_min),
+        ema_decay=_yaml_float(recipe.ema_decay) if recipe.ema_decay else "null",
         model=name,
         epochs=info.epochs,
         batch_size=info.batch_size,
-        learning_rate=repr(float(info.learning_rate)),
+        learning_rate=_yaml_float(info.learning_rate),
         pretrained=url,
         image_size=info.input_size,
         export_weights=url if info.pretrained_url else "output/best_model/best_model.pdparams",

@@ -170,9 +170,20 @@ MODULE_SCHEMA: dict[str, Spec] = {
     "Train.ema_decay": S("float", nullable=True, minimum=0),
     "Train.ema_warmup_tau": S("float", minimum=0),
     "Train.use_amp": S("bool", nullable=True),
-    "Train.weight_decay": S("float", minimum=0),
+    "Train.weight_decay": S("float", nullable=True, minimum=0),
     "Train.cutout": S("bool"),
-    "Train.randaugment": S("bool"),
+    "Train.randaugment": S(
+        "any", nullable=True
+    ),  # bool (multi-label); a magnitude 1..9 or false (single-label)
+    # single-label recipe (engine/recipes.py); null = the model family's value
+    "Train.optimizer": S("str", nullable=True, choices=("momentum", "adamw")),
+    "Train.schedule": S("str", nullable=True, choices=("cosine", "constant")),
+    "Train.label_smoothing": S("float", nullable=True, minimum=0),
+    "Train.random_erasing": S("float", nullable=True, minimum=0),
+    "Train.mixup_alpha": S("float", nullable=True, minimum=0),
+    "Train.cutmix_alpha": S("float", nullable=True, minimum=0),
+    "Train.interpolation": S("str", nullable=True, choices=("bilinear", "bicubic")),
+    "Train.crop_scale_min": S("float", nullable=True, minimum=0),
     "Train.loss_gamma_neg": S("float", minimum=0),
     "Train.loss_gamma_pos": S("float", minimum=0),
     "Train.loss_clip": S("float", minimum=0),

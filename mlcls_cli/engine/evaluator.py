@@ -1,11 +1,14 @@
 """Evaluation: score a split with ``.pdparams`` weights or an inference package and write the report.
 
-The same :func:`predict_logits` and :func:`multilabel_map` serve the trainer's
-per-epoch evaluation and ``mlcls eval``, so evaluating a saved ``.pdparams`` on the
-split training used gives the mAP training reported (same transform, batch size
-and metric code). ``evaluate_result.json`` holds PaddleX's keys (``done_flag``,
-``metrics.MultiLabelMAP`` as a fraction) followed by the full
-:func:`mlcls_cli.metrics.evaluation_report` and where the numbers came from.
+The same :func:`predict_logits` and task metrics serve the trainer's per-epoch
+evaluation and ``mlcls eval``, so evaluating a saved ``.pdparams`` on the split
+training used gives the score training reported (same transform, batch size and
+metric code). ``evaluate_result.json`` holds PaddleX's keys first (``done_flag`` and
+``metrics.MultiLabelMAP`` for a multi-label model; ``metrics["val.top1"]`` and
+``metrics["val.top5"]``, 5 decimals, for a single-label one), then the full report
+(:func:`mlcls_cli.metrics.evaluation_report` or
+:func:`mlcls_cli.metrics.single_label.classification_report`) and where the numbers
+came from. A single-label package is fed by its own ``inference.yml`` preprocessing.
 """
 
 from __future__ import annotations
@@ -22,12 +25,14 @@ import yaml
 from mlcls_cli import console
 from mlcls_cli.data.listfile import LABEL_FILE, TRAIN_LIST, VAL_LIST, load_label_names, load_samples
 from mlcls_cli.errors import ConfigError, InputMissingError, UsageError
+from mlcls_cli.models.registry import TASK_CLS, TASK_ML
 from mlcls_cli.utils.atomic import atomic_write_json
 
 EVAL_RESULT = "evaluate_result.json"
 THRESHOLDS_FILE = "thresholds.json"
 PR_CURVES = "pr_curves.png"
 AP_CHART = "ap_per_class.png"
+CONFUSION_PNG = "confusion_matrix.png"
 SPLIT_FILES = {"val": VAL_LIST, "train": TRAIN_LIST}
 
 
@@ -163,14 +168,20 @@ class EvalPlan:
     plots: bool = True
     backend: str | None = None  # for an inference package: None = auto
     precision: str | None = None
+    task: str = TASK_ML
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def load_split(dataset_dir: Path, split: str, num_classes: int) -> list[Any]:
-    """The samples of ``split`` (``val`` or ``train``) of a dataset."""
+def load_split(dataset_dir: Path, split: str, num_classes: int, task: str = TASK_ML) -> list[Any]:
+    """The samples of ``split`` (``val`` or ``train``) of a dataset (ClsDataset lines for a single-label task)."""
     if split not in SPLIT_FILES:
         raise UsageError(f"unknown split {split!r}", hint="use --split val or --split train")
-    samples = load_samples(dataset_dir / SPLIT_FILES[split], num_classes)
+    if task == TASK_CLS:
+        from mlcls_cli.data.listfile import load_cls_samples
+
+        samples: list[Any] = load_cls_samples(dataset_dir / SPLIT_FILES[split], num_classes)
+    else:
+        samples = load_samples(dataset_dir / SPLIT_FILES[split], num_classes)
     if not samples:
         raise UsageError(
             f"{dataset_dir / SPLIT_FILES[split]} lists no samples", hint="evaluate another split"
@@ -203,13 +214,13 @@ def parse_threshold(value: str | None, label_names: list[str]) -> tuple[Any, str
 def _dataset_scores(plan: EvalPlan, samples: list[Any]) -> tuple[np.ndarray, bool]:
     """Scores of every sample: (logits, True) for .pdparams, (probabilities, False) for a package."""
     from mlcls_cli.engine.dataset import MultiLabelDataset, build_loader
-    from mlcls_cli.engine.transforms import build_eval_transform
+    from mlcls_cli.engine.tasks import task_named
 
     num_classes = len(plan.label_names)
-    dataset = MultiLabelDataset(
-        plan.dataset_dir, samples, num_classes, build_eval_transform(plan.image_size), train=False
-    )
     if plan.kind == "pdparams":
+        assert plan.model_name is not None
+        transform = task_named(plan.task).eval_transform(plan.model_name, plan.image_size)
+        dataset = MultiLabelDataset(plan.dataset_dir, samples, num_classes, transform, train=False)
         import paddle
 
         from mlcls_cli.models import build_model
@@ -226,6 +237,13 @@ def _dataset_scores(plan: EvalPlan, samples: list[Any]) -> tuple[np.ndarray, boo
 
     predictor = Predictor(plan.weights, device=plan.device, backend=plan.backend, precision=plan.precision)
     console.info(f"evaluating the package with {predictor.describe()}")
+    if plan.task == TASK_CLS:  # the package's own resize-and-crop, as predict feeds it
+        transform: Any = predictor.preprocessor
+    else:
+        from mlcls_cli.engine.transforms import build_eval_transform
+
+        transform = build_eval_transform(plan.image_size)
+    dataset = MultiLabelDataset(plan.dataset_dir, samples, num_classes, transform, train=False)
     outputs: list[np.ndarray] = []
     with console.progress(f"evaluating {plan.split}", len(dataset), unit="images") as bar:
         for start in range(0, len(dataset), plan.batch_size):
@@ -247,8 +265,10 @@ def run_evaluation(plan: EvalPlan) -> dict[str, Any]:
     )
 
     num_classes = len(plan.label_names)
-    samples = load_split(plan.dataset_dir, plan.split, num_classes)
+    samples = load_split(plan.dataset_dir, plan.split, num_classes, plan.task)
     scores, logits = _dataset_scores(plan, samples)
+    if plan.task == TASK_CLS:
+        return _single_label_result(plan, samples, scores)
     targets = np.asarray([s.labels for s in samples], dtype=np.float32)
     if scores.shape != targets.shape:
         raise UsageError(
@@ -314,6 +334,50 @@ def run_evaluation(plan: EvalPlan) -> dict[str, Any]:
     return result
 
 
+def _provenance(plan: EvalPlan) -> dict[str, Any]:
+    return {
+        "model_name": plan.model_name,
+        "weights": str(plan.weights),
+        "weights_kind": plan.kind,
+        "dataset": str(plan.dataset_dir),
+        "split": plan.split,
+        "image_size": plan.image_size,
+        "batch_size": plan.batch_size,
+        "device": plan.device,
+    }
+
+
+def _single_label_result(plan: EvalPlan, samples: list[Any], scores: np.ndarray) -> dict[str, Any]:
+    """Top-1/top-5 accuracy, per-class P/R/F1 and the confusion matrix; writes evaluate_result.json (+ PNG)."""
+    from mlcls_cli.metrics.single_label import classification_report
+
+    num_classes = len(plan.label_names)
+    if scores.ndim != 2 or scores.shape[1] != num_classes:
+        raise UsageError(
+            f"the model gives {scores.shape[-1]} scores per image but the dataset has {num_classes} classes",
+            hint="evaluate on the dataset (label.txt) the model was trained on",
+        )
+    labels = np.asarray([s.class_id for s in samples], dtype=np.int64)
+    report = classification_report(scores, labels, plan.label_names, top_k=5)
+    metrics = {f"{plan.split}.top1": round(report["top1"], 5), f"{plan.split}.top5": round(report["top5"], 5)}
+    result: dict[str, Any] = {"done_flag": True, "metrics": metrics, "task": TASK_CLS}
+    result.update(report)
+    result.update(_provenance(plan))
+    result["num_samples"] = int(labels.size)
+    if plan.plots:
+        from mlcls_cli.engine.plots import confusion_matrix_plot
+
+        matrix = np.asarray(report["confusion_matrix"])
+        result["plots"] = {
+            "confusion_matrix": str(
+                confusion_matrix_plot(matrix, plan.label_names, plan.output_dir / CONFUSION_PNG)
+            )
+        }
+    atomic_write_json(plan.output_dir / EVAL_RESULT, result)
+    result["result_file"] = str(plan.output_dir / EVAL_RESULT)
+    return result
+
+
 def dataset_labels(dataset_dir: Path) -> list[str]:
     """The class names of a dataset's ``label.txt``."""
     return load_label_names(dataset_dir / LABEL_FILE)
@@ -332,13 +396,19 @@ def _package_settings(folder: Path) -> dict[str, Any]:
     if isinstance(name, str):
         out["model"] = name
     for op in (data.get("PreProcess") or {}).get("transform_ops") or []:
-        if isinstance(op, dict) and isinstance(op.get("ResizeImage"), dict):
-            size = op["ResizeImage"].get("size")
-            if isinstance(size, int):
-                out["image_size"] = size
-            elif isinstance(size, list) and size and isinstance(size[0], int):
-                out["image_size"] = size[0]
-    post = (data.get("PostProcess") or {}).get("MultiLabelThreshOutput") or {}
+        for key in ("ResizeImage", "CropImage"):  # a crop, after the resize, decides the input side
+            if isinstance(op, dict) and isinstance(op.get(key), dict):
+                size = op[key].get("size")
+                if isinstance(size, int):
+                    out["image_size"] = size
+                elif isinstance(size, list) and size and isinstance(size[0], int):
+                    out["image_size"] = size[0]
+    posts = data.get("PostProcess") or {}
+    post = posts.get("MultiLabelThreshOutput") or {}
+    if not post and isinstance(posts.get("Topk"), dict):
+        post, out["task"] = posts["Topk"], TASK_CLS
+    elif post:
+        out["task"] = TASK_ML
     if isinstance(post.get("label_list"), list):
         out["label_list"] = [str(n) for n in post["label_list"]]
     return out
@@ -411,6 +481,19 @@ def plan_evaluation(
         )
     if name is not None and kind == "pdparams":
         get_model_info(name)
+    if kind == "inference":
+        task = package.get("task", TASK_ML)
+    else:
+        task = get_model_info(name).task if name else TASK_ML
+    from mlcls_cli.data.dataset_type import require_dataset_type
+
+    require_dataset_type(root, task, model=name)
+    if task == TASK_CLS and (threshold is not None or tune):
+        raise UsageError(
+            "--threshold and --tune-thresholds apply to multi-label models; "
+            f"{name or 'this package'} is single-label (it reports top-1/top-5 accuracy)",
+            hint="drop --threshold/--tune-thresholds",
+        )
     if kind == "inference" and package.get("label_list") and package["label_list"] != names:
         if len(package["label_list"]) != len(names):
             raise UsageError(
@@ -460,4 +543,5 @@ def plan_evaluation(
         plots=plots,
         backend=chosen_backend,
         precision=chosen_precision,
+        task=task,
     )

@@ -167,7 +167,7 @@ def build_optimizer(
         return momentum, lr_schedule
     skip = no_decay_names(params)
     adamw = paddle.optimizer.AdamW(
-        learning_rate=schedule,
+        learning_rate=lr_schedule,
         beta1=0.9,
         beta2=0.999,
         epsilon=1e-8,

@@ -1,4 +1,4 @@
-"""The PNG plots of ``mlcls eval``: per-class precision-recall curves and an AP bar chart.
+"""The PNG plots of ``mlcls eval``: per-class precision-recall curves, an AP bar chart, a confusion matrix.
 
 matplotlib is imported lazily and drawn through its object API on an Agg canvas
 (no global backend switch, no display). Files are written atomically.
@@ -113,4 +113,54 @@ def ap_bar_chart(per_class: Sequence[dict[str, Any]], path: str | os.PathLike[st
     ax.set_title(f"AP per class (mAP {mean:.4f} over {len(valid)} classes with positives)", fontsize=10)
     ax.grid(axis="x", alpha=0.3)
     ax.set_axisbelow(True)
+    return save_png(fig, path, DPI)
+
+
+MAX_MATRIX_CLASSES = 50  # beyond this the matrix shows the classes with the most errors
+
+
+def confusion_matrix_plot(
+    matrix: np.ndarray, names: Sequence[str], path: str | os.PathLike[str], *, normalize: bool = True
+) -> Path:
+    """Draw a confusion matrix (true classes as rows) as a heat map, each row normalised to its support.
+
+    With more than 50 classes, the 50 with the most misclassified images are drawn.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    counts = np.asarray(matrix, dtype=np.float64)
+    keep = np.arange(counts.shape[0])
+    title = "confusion matrix (rows: true class, normalised per row)" if normalize else "confusion matrix"
+    if len(keep) > MAX_MATRIX_CLASSES:
+        errors = counts.sum(axis=1) - np.diag(counts)
+        keep = np.sort(np.argsort(-errors, kind="stable")[:MAX_MATRIX_CLASSES])
+        title += f", the {MAX_MATRIX_CLASSES} classes with the most errors"
+    counts = counts[np.ix_(keep, keep)]
+    shown = [str(names[i]) for i in keep]
+    support = counts.sum(axis=1, keepdims=True)
+    values = np.divide(counts, support, out=np.zeros_like(counts), where=support > 0) if normalize else counts
+    k = len(keep)
+    side = min(30.0, max(4.0, 0.35 * k + 2.5))
+    fig = Figure(figsize=(side + 1.0, side), dpi=DPI)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    image = ax.imshow(values, cmap="Blues", vmin=0.0, vmax=1.0 if normalize else None)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    if k <= 20:
+        for t in range(k):
+            for p in range(k):
+                if counts[t, p]:
+                    text = f"{values[t, p]:.2f}" if normalize else str(int(counts[t, p]))
+                    colour = "white" if values[t, p] > 0.6 * (values.max() or 1.0) else "black"
+                    ax.text(p, t, text, ha="center", va="center", fontsize=7, color=colour)
+    ticks = np.arange(k)
+    font = font_families("".join(shown))
+    ax.set_xticks(ticks)
+    ax.set_xticklabels(shown, rotation=90, fontsize=6 if k > 30 else 8, fontfamily=font)
+    ax.set_yticks(ticks)
+    ax.set_yticklabels(shown, fontsize=6 if k > 30 else 8, fontfamily=font)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title, fontsize=10)
     return save_png(fig, path, DPI)

@@ -347,6 +347,7 @@ def plan_training(
     spec = resolve_device(cfg.get("Global.device"), cfg.get("Train.nproc"))
 
     recipe = _recipe_settings(cfg, model_name, info) if info.task == TASK_CLS else {}
+    _warn_other_task_keys(cfg, info.task)
     decay = cfg.get("Train.ema_decay") if info.task == TASK_ML else recipe.pop("ema_decay")
     if decay is not None and not 0.0 <= float(decay) < 1.0:
         raise ConfigError(f"Train.ema_decay must be in [0, 1) (0 or null turns EMA off), got {decay}")
@@ -408,12 +409,12 @@ def plan_training(
         ema_warmup_tau=float(cfg.get("Train.ema_warmup_tau", 2000.0 if info.task == TASK_ML else 0.0) or 0.0),
         amp=bool(amp),
         cutout=bool(cfg.get("Train.cutout", True)),
-        randaugment=bool(cfg.get("Train.randaugment", True))
+        randaugment=_ml_randaugment(cfg.get("Train.randaugment"))
         if info.task == TASK_ML
         else recipe.pop("randaugment"),
-        weight_decay=float(cfg.get("Train.weight_decay", 1e-4))
-        if info.task == TASK_ML
-        else recipe.pop("weight_decay"),
+        weight_decay=recipe.pop("weight_decay")
+        if info.task == TASK_CLS
+        else float(_default(cfg.get("Train.weight_decay"), 1e-4)),
         loss_gamma_neg=float(cfg.get("Train.loss_gamma_neg", 4.0)),
         loss_gamma_pos=float(cfg.get("Train.loss_gamma_pos", 0.0)),
         loss_clip=float(cfg.get("Train.loss_clip", 0.05)),
@@ -429,6 +430,48 @@ def plan_training(
 
 def _optional_int(value: Any) -> int | None:
     return None if value is None else int(value)
+
+
+ML_ONLY_KEYS = ("cutout", "loss_gamma_neg", "loss_gamma_pos", "loss_clip", "ema_warmup_tau")
+CLS_ONLY_KEYS = (
+    "optimizer",
+    "schedule",
+    "label_smoothing",
+    "random_erasing",
+    "mixup_alpha",
+    "cutmix_alpha",
+    "interpolation",
+    "crop_scale_min",
+)
+
+
+def _default(value: Any, default: Any) -> Any:
+    return default if value is None else value
+
+
+def _warn_other_task_keys(cfg: Any, task: str) -> None:
+    """Warn about Train.* keys the user set that only the other task's recipe reads."""
+    other = CLS_ONLY_KEYS if task == TASK_ML else ML_ONLY_KEYS
+    kind = "multi-label" if task == TASK_ML else "single-label"
+    unused = [
+        f"Train.{key}"
+        for key in other
+        if cfg.get(f"Train.{key}") is not None
+        and cfg.sources.get(f"Train.{key}", "packaged defaults") != "packaged defaults"
+    ]
+    if unused:
+        console.warn(f"{', '.join(unused)} not used: the {kind} recipe has no such setting")
+
+
+def _ml_randaugment(value: Any) -> bool:
+    """Train.randaugment of a multi-label run: on unless false (null = on)."""
+    if value is None:
+        return True
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value >= 0:
+        return value > 0
+    raise ConfigError(f"Train.randaugment must be true or false, got {value!r}")
 
 
 def _recipe_settings(cfg: Any, model_name: str, info: Any) -> dict[str, Any]:

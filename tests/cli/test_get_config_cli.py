@@ -63,6 +63,19 @@ def test_json_output() -> None:
 
 
 def test_unknown_name_is_usage_error_with_suggestion() -> None:
-    result = runner.invoke(app, ["get-config", "PP-LCNet_x1_0"])
+    result = runner.invoke(app, ["get-config", "PP-LCNet_x1_O_ML"])
     assert result.exit_code == 2
     assert "did you mean 'PP-LCNet_x1_0_ML'" in result.output
+
+
+def test_single_label_config_shows_the_family_recipe() -> None:
+    result = runner.invoke(app, ["get-config", "PP-LCNet_x1_0"])
+    assert result.exit_code == 0, result.output
+    data = yaml.safe_load(result.stdout)
+    assert data["Global"]["model"] == "PP-LCNet_x1_0"
+    train = data["Train"]
+    assert (train["batch_size"], train["learning_rate"], train["epochs_iters"]) == (256, 0.1, 20)
+    assert (train["optimizer"], train["weight_decay"], train["label_smoothing"]) == ("momentum", 3e-5, 0.1)
+    assert train["randaugment"] is False and train["ema_decay"] is None
+    v4 = yaml.safe_load(runner.invoke(app, ["get-config", "MobileNetV4_conv_small"]).stdout)["Train"]
+    assert (v4["optimizer"], v4["ema_decay"], v4["mixup_alpha"], v4["cutmix_alpha"]) == ("adamw", 0.9998, 0.8, 1.0)
