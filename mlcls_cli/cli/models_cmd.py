@@ -64,15 +64,42 @@ def _resolve_names(names: list[str]) -> list[str]:
 # --- list ---------------------------------------------------------------------------------
 
 
-def _zoo_rows(verify: bool) -> list[dict[str, Any]]:
+TASK_CHOICES = {
+    "all": None,
+    "multi-label": "image_multilabel_classification",
+    "single-label": "image_classification",
+    "image_multilabel_classification": "image_multilabel_classification",
+    "image_classification": "image_classification",
+}
+
+TaskOpt = Annotated[
+    str,
+    typer.Option(
+        "--task",
+        help="Only the models of one task: multi-label or single-label (PaddleX names accepted).",
+        autocompletion=lambda: ["all", "multi-label", "single-label"],
+    ),
+]
+
+
+def _task_filter(task: str) -> str | None:
+    key = task.strip().lower()
+    if key not in TASK_CHOICES:
+        raise UsageError(f"unknown task {task!r}", hint="use --task multi-label, single-label or all")
+    return TASK_CHOICES[key]
+
+
+def _zoo_rows(verify: bool, task: str | None = None) -> list[dict[str, Any]]:
     from mlcls_cli.hub import cached_state
     from mlcls_cli.models.registry import MODELS
 
     return [
         {
             "name": info.name,
+            "task": info.task,
             "family": info.family,
             "coco_map": info.coco_map,
+            "top1": info.top1,
             "size_mb": info.size_mb,
             "total_params": info.total_params,
             "input_size": info.input_size,
@@ -83,30 +110,38 @@ def _zoo_rows(verify: bool) -> list[dict[str, Any]]:
             "cached": cached_state(info.name, verify=verify),
         }
         for info in MODELS.values()
+        if task is None or info.task == task
     ]
 
 
-def _show_zoo(verify: bool) -> None:
+def _accuracy(row: dict[str, Any]) -> str:
+    value = row["coco_map"] if row["task"] == "image_multilabel_classification" else row["top1"]
+    return f"{value:.2f}" if value is not None else "-"
+
+
+def _show_zoo(verify: bool, task: str = "all") -> None:
     from rich import box
     from rich.table import Table
 
     from mlcls_cli.hub import cache_root
 
-    rows = _zoo_rows(verify)
+    rows = _zoo_rows(verify, _task_filter(task))
     if console.state.json:
         console.emit_json({"cache_root": str(cache_root()), "models": rows})
         return
     # compact enough for 80 columns with the longest name
     table = Table(box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False, show_edge=False)
     table.add_column("Model", no_wrap=True)
-    for header in ("COCO\nmAP", "Size\nMB", "Params", "Input"):
+    table.add_column("Task", no_wrap=True)
+    for header in ("Acc.\n%", "Size\nMB", "Params", "Input"):
         table.add_column(header, justify="right")
     for header in ("Inference", "Pretrained"):
         table.add_column(header, justify="center")
     for row in rows:
         table.add_row(
             row["name"],
-            f"{row['coco_map']:.2f}" if row["coco_map"] is not None else "-",
+            "multi" if row["task"] == "image_multilabel_classification" else "single",
+            _accuracy(row),
             f"{row['size_mb']:.1f}",
             f"{row['total_params'] / 1e6:.1f}M",
             str(row["input_size"]),
@@ -114,6 +149,7 @@ def _show_zoo(verify: bool) -> None:
             ("yes" if row["cached"]["pretrained"] else "no") if row["official"] else "-",
         )
     console.out_console().print(table)
+    console.info("Acc.: COCO mAP for multi-label models, ImageNet top-1 for single-label ones")
     console.info(f"cache: {cache_root()}  (download with `mlcls models download NAME`)")
     own = [row["name"] for row in rows if not row["official"]]
     if own:
@@ -122,17 +158,17 @@ def _show_zoo(verify: bool) -> None:
 
 @app.callback(invoke_without_command=True)
 @cli_command()
-def models_main(ctx: typer.Context, verify: VerifyOpt = False) -> None:
+def models_main(ctx: typer.Context, verify: VerifyOpt = False, task: TaskOpt = "all") -> None:
     """List the model zoo with what is cached (the same as `mlcls models list`)."""
     if ctx.invoked_subcommand is None:
-        _show_zoo(verify)
+        _show_zoo(verify, task)
 
 
 @app.command("list")
 @cli_command()
-def list_command(verify: VerifyOpt = False) -> None:
-    """List the model zoo: accuracy, size, input and whether each model is cached."""
-    _show_zoo(verify)
+def list_command(verify: VerifyOpt = False, task: TaskOpt = "all") -> None:
+    """List the model zoo: task, accuracy, size, input and whether each model is cached."""
+    _show_zoo(verify, task)
 
 
 # --- download -------------------------------------------------------------------------------

@@ -47,9 +47,12 @@ def config_kind(name: str) -> str:
         return "model"
     if name in PIPELINE_ALIASES:
         return "pipeline"
+    from mlcls_cli.models.registry import suggest_name
+
     candidates = [*MODELS, *PIPELINE_ALIASES]
-    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.5)
-    hint = f"did you mean {close[0]!r}?" if close else "known names: " + ", ".join(candidates)
+    hint = suggest_name(
+        name, candidates, "run `mlcls models` for the models; pipelines: " + ", ".join(PIPELINE_ALIASES)
+    )
     raise UsageError(f"no packaged config named {name!r}", hint=hint)
 
 
@@ -358,13 +361,11 @@ def resolve_config(
         chosen = (
             chosen or opts.get("Global.model") or get_dotted(user, "Global.model") or name or DEFAULT_MODEL
         )
-        from mlcls_cli.models.registry import MODELS
+        from mlcls_cli.models.registry import MODELS, suggest_name
 
         if str(chosen) not in MODELS:
-            close = difflib.get_close_matches(str(chosen), MODELS, n=1, cutoff=0.5)
             raise ConfigError(
-                f"Global.model {chosen!r} is not a zoo model",
-                hint=f"did you mean {close[0]!r}?" if close else "run `mlcls models` to list the zoo",
+                f"Global.model {chosen!r} is not a zoo model", hint=suggest_name(str(chosen), list(MODELS))
             )
         base_name, schema = str(chosen), MODULE_SCHEMA
     else:

@@ -7,6 +7,7 @@ merger are fast; builders are referenced by dotted path and imported on demand.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from mlcls_cli.errors import UsageError
@@ -226,14 +227,37 @@ def model_names(task: str | None = None) -> list[str]:
     return [name for name, info in MODELS.items() if task is None or info.task == task]
 
 
+def suggest_name(
+    name: str, candidates: Sequence[str], fallback: str = "run `mlcls models` to list the zoo"
+) -> str:
+    """A hint for an unknown name: the same name in another case, the names it begins (a family
+    such as ``PP-LCNet``), or the closest spellings."""
+    lowered = name.strip().lower()
+    same = [c for c in candidates if c.lower() == lowered]
+    if same:
+        return f"did you mean {same[0]!r}?"
+    family = [c for c in candidates if lowered and c.lower().startswith(lowered)]
+    if len(family) > 1:
+        shown = ", ".join(family[:6]) + (f" and {len(family) - 6} more" if len(family) > 6 else "")
+        return f"{len(family)} names begin with {name!r}: {shown}"
+    close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.5)
+    if family and family[0] not in close:
+        close.insert(0, family[0])
+    if not close:
+        return fallback
+    return (
+        f"did you mean {close[0]!r}?"
+        if len(close) == 1
+        else "did you mean " + " or ".join(map(repr, close)) + "?"
+    )
+
+
 def get_model_info(name: str) -> ModelInfo:
     """Return the metadata of ``name`` or raise a usage error with a suggestion."""
     try:
         return MODELS[name]
     except KeyError:
-        close = difflib.get_close_matches(name, MODELS, n=1, cutoff=0.5)
-        hint = f"did you mean {close[0]!r}?" if close else "run `mlcls models` to list the zoo"
-        raise UsageError(f"unknown model {name!r}", hint=hint) from None
+        raise UsageError(f"unknown model {name!r}", hint=suggest_name(name, list(MODELS))) from None
 
 
 def _register_single_label() -> None:

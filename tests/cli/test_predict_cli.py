@@ -178,7 +178,7 @@ def test_unreadable_inputs_are_skipped_and_exit_66(package: Path, photos: Path, 
         (["IMG", "--model-dir", "PKG", "-o", "a=1"], 2, "-o overrides apply to --pipeline"),
         (["IMG", "--model-dir", "PKG", "--device", "tpu"], 2, "invalid device"),
         (["IMG", "--model-dir", "NOWHERE"], 66, "does not exist"),
-        (["IMG", "--model", "PP-LCNet"], 2, "did you mean"),
+        (["IMG", "--model", "PP-LCNet"], 2, "names begin with"),
         (["EMPTY", "--model-dir", "PKG"], 66, "no images found"),
     ],
 )

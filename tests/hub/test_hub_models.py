@@ -254,7 +254,7 @@ def test_pretrained_weights_404_is_unavailable(zoo: ZooServer, hub_env: Path) ->
 
 def test_unknown_model_is_a_usage_error(hub_env: Path) -> None:
     with pytest.raises(UsageError, match="did you mean"):
-        ensure_inference_model("PP-LCNet_x1_0")
+        ensure_inference_model("PP-LCNet_x1_O")
 
 
 class _StderrPump:

@@ -36,6 +36,24 @@ def test_models_without_subcommand_lists_the_zoo(hub_env: Path) -> None:
     assert str(hub_env) in result.stderr  # the cache root is a log line, not a result
 
 
+def test_list_filters_by_task(hub_env: Path) -> None:
+    single = runner.invoke(app, ["models", "list", "--task", "single-label", "--json"])
+    assert single.exit_code == 0, single.output
+    rows = json.loads(single.stdout)["models"]
+    assert {r["task"] for r in rows} == {"image_classification"}
+    assert len(rows) == sum(info.task == "image_classification" for info in MODELS.values()) >= 81
+    lcnet = next(r for r in rows if r["name"] == "PP-LCNet_x1_0")
+    assert (lcnet["top1"], lcnet["coco_map"]) == (71.32, None)
+    table = runner.invoke(app, ["models", "--task", "multi-label"])
+    assert table.exit_code == 0
+    assert "PP-LCNet_x1_0_ML" in table.stdout and "PP-LCNet_x1_0 " not in table.stdout
+    assert "ImageNet top-1" in table.stderr
+    paddlex_name = runner.invoke(app, ["models", "list", "--task", "image_classification", "--json"])
+    assert json.loads(paddlex_name.stdout)["models"] == rows
+    bad = runner.invoke(app, ["models", "list", "--task", "detection"])
+    assert bad.exit_code == 2 and "single-label" in bad.output
+
+
 def test_list_json_reports_cached_state(zoo: ZooServer, hub_env: Path) -> None:
     _serve(zoo)
     result = runner.invoke(app, ["models", "list", "--json"])
@@ -69,7 +87,9 @@ def test_download_prints_paths(zoo: ZooServer, hub_env: Path) -> None:
 def test_download_refuses_bad_requests(hub_env: Path) -> None:
     result = runner.invoke(app, ["models", "download", "PP-LCNet"])
     assert result.exit_code == ExitCode.USAGE
-    assert "did you mean 'PP-LCNet_x1_0_ML'" in result.stderr
+    assert "names begin with 'PP-LCNet': PP-LCNet_x1_0_ML, " in result.stderr  # a family: list its models
+    result = runner.invoke(app, ["models", "download", "pp-lcnet_x1_0_ml"])
+    assert result.exit_code == ExitCode.USAGE and "did you mean 'PP-LCNet_x1_0_ML'" in result.stderr
     result = runner.invoke(app, ["models", "download", MODEL, "--no-inference"])
     assert result.exit_code == ExitCode.USAGE
     assert "nothing to download" in result.stderr
