@@ -46,7 +46,13 @@ ThresholdOpt = Annotated[
 TopKOpt = Annotated[
     int | None,
     typer.Option(
-        "--top-k", "-k", min=1, metavar="K", help="Keep at most K labels per image.", show_default=False
+        "--top-k",
+        "--topk",
+        "-k",
+        min=1,
+        metavar="K",
+        help="Keep at most K labels per image (single-label: the K best; default: the package's, 5).",
+        show_default=False,
     ),
 ]
 BatchOpt = Annotated[

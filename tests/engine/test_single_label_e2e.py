@@ -128,6 +128,21 @@ def test_predict_agrees_with_eval(run: dict[str, Any]) -> None:
         ) == pytest.approx(1, abs=1e-3)
 
 
+def test_predict_topk_keeps_the_k_best(run: dict[str, Any]) -> None:
+    image = str(sorted((SAMPLE_CLS_DATASET / "images").glob("*.png"))[0])
+    package = str(run["out"] / "best_model" / "inference")
+    full = CliRunner().invoke(
+        app, ["predict", image, "--model-dir", package, "--json", "--backend", "paddle"]
+    )
+    for flag in ("--topk", "--top-k", "-k"):  # PaddleX's spelling and mlcls's
+        two = CliRunner().invoke(
+            app, ["predict", image, "--model-dir", package, "--json", "--backend", "paddle", flag, "2"]
+        )
+        assert two.exit_code == 0, two.output
+        line, best = json.loads(two.stdout), json.loads(full.stdout)
+        assert line["class_ids"] == best["class_ids"][:2] and line["scores"] == best["scores"][:2]
+
+
 def test_task_mismatches_exit_65() -> None:
     for dataset, model in ((SAMPLE_CLS_DATASET, "SmallCNN_ML"), (SAMPLE_DATASET, "SmallCNN")):
         proc = subprocess.run(
