@@ -3,7 +3,8 @@
 What PaddleX does with ``-o Global.mode=export -o Export.weight_path=...``, plus what
 it leaves to the user: the model, input size and class names are found next to the
 weights (the checkpoint's records, the run's ``config.yaml`` and ``label_dict.txt``),
-the official 80-class weights get the COCO names, and a class count that does not fit
+the official weights get their class names (COCO-2017 for the 80-class multi-label ones,
+ImageNet-1k for the 1000-class single-label ones), and a class count that does not fit
 the weights is refused before anything is written. ``--format onnx`` adds
 ``inference.onnx`` (paddle2onnx, checked against Paddle Inference) to the package
 before it is swapped into place.
@@ -193,7 +194,7 @@ def plan_export(
     from mlcls_cli.engine.evaluator import find_training_config, trained_settings
     from mlcls_cli.models.coco import COCO80_LABELS
     from mlcls_cli.models.export import check_export_target, require_converter
-    from mlcls_cli.models.registry import get_model_info
+    from mlcls_cli.models.registry import TASK_CLS, TASK_ML, get_model_info
     from mlcls_cli.models.weights import WeightsMismatchError, class_count, read_state_dict
 
     export_format = check_format(fmt if fmt is not None else cfg.get("Export.format"))
@@ -247,9 +248,16 @@ def plan_export(
         names, source = found
     elif _user_set(cfg, "Global.dataset_dir") and cfg.get("Global.dataset_dir"):
         names, source = read_labels(str(cfg.get("Global.dataset_dir")))
-    elif info.official and count == len(COCO80_LABELS):
+    elif info.official and info.task == TASK_ML and count == len(COCO80_LABELS):
         names, source = list(COCO80_LABELS), "COCO-2017 (the official 80-class weights)"
         console.info("no label list given: the 80 classes get the COCO-2017 names of the official weights")
+    elif info.official and info.task == TASK_CLS and count == 1000:
+        from mlcls_cli.models.imagenet import imagenet1k_labels
+
+        names, source = list(imagenet1k_labels()), "ImageNet-1k (the official 1000-class weights)"
+        console.info(
+            "no label list given: the 1000 classes get the ImageNet-1k names of the official weights"
+        )
     else:
         raise UsageError(
             f"cannot tell the names of the {count} classes of {spec}",

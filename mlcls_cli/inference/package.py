@@ -80,13 +80,16 @@ class InferencePackage:
         return str(name) if name is not None else None
 
     def input_size(self) -> int | tuple[int, int] | None:
-        """The square side, or ``(width, height)``, that ``ResizeImage`` gives; None when it resizes by the short side."""
+        """The square side, or ``(width, height)``, of the model input: what the last ``ResizeImage`` to a
+        size or ``CropImage`` gives; None when only a short-side resize fixes it."""
         ops = (self.config.get("PreProcess") or {}).get("transform_ops") or []
         size = None
         for op in ops:
             if isinstance(op, dict) and isinstance(op.get("ResizeImage"), dict):
                 params = op["ResizeImage"]
                 size = params.get("size") if params.get("resize_short") is None else None
+            elif isinstance(op, dict) and isinstance(op.get("CropImage"), dict):
+                size = op["CropImage"].get("size")
         if isinstance(size, int):
             return size
         if isinstance(size, (list, tuple)) and len(size) == 2:

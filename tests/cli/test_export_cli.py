@@ -205,6 +205,56 @@ def test_official_weights_by_url_get_the_coco_names(zoo, hub_env, tmp_path: Path
     assert len(zoo.hits_for("PP-LCNet_x1_0_ML_pretrained.pdparams")) == 1
 
 
+def test_official_single_label_weights_get_imagenet_names_and_topk(zoo, hub_env, tmp_path: Path) -> None:  # noqa: F811
+    """A single-label zoo model: 1000-class weights at the official URL -> softmax graph, resize-crop, Topk."""
+    import paddle
+
+    from mlcls_cli.models import build_model
+    from mlcls_cli.models.imagenet import imagenet1k_labels
+    from mlcls_cli.models.registry import get_model_info
+    from mlcls_cli.models.weights import load_weights, save_weights
+
+    paddle.seed(3)
+    weights = save_weights(build_model("PP-LCNet_x0_25", 1000), tmp_path / "official.pdparams")
+    zoo.add_official(get_model_info("PP-LCNet_x0_25").pretrained_url, weights.read_bytes())
+    target = tmp_path / "pkg"
+    result = _invoke(
+        "export",
+        "--model",
+        "PP-LCNet_x0_25",
+        "--image-size",
+        "64",
+        "--format",
+        "onnx",
+        "-O",
+        str(target),
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["labels_from"].startswith("ImageNet-1k")
+    config = yaml.safe_load((target / "inference.yml").read_text(encoding="utf-8"))
+    assert config["Global"]["model_name"] == "PP-LCNet_x0_25"
+    ops = config["PreProcess"]["transform_ops"]
+    assert ops[0] == {"ResizeImage": {"resize_short": 73}} and ops[1] == {
+        "CropImage": {"size": 64}
+    }  # 256:224
+    assert ops[2]["NormalizeImage"]["scale"] == pytest.approx(1 / 255) and isinstance(
+        ops[2]["NormalizeImage"]["scale"], float
+    )
+    topk = config["PostProcess"]["Topk"]
+    assert topk["topk"] == 5 and topk["label_list"] == list(imagenet1k_labels())
+    assert topk["label_list"][0] == "tench, Tinca tinca"
+    batch = np.random.default_rng(1).uniform(-2.0, 2.5, (2, 3, 64, 64)).astype("float32")
+    probs = _backends_agree(target, batch)
+    model = build_model("PP-LCNet_x0_25", 1000)
+    load_weights(model, weights)
+    model.eval()
+    with paddle.no_grad():
+        expected = paddle.nn.functional.softmax(model(paddle.to_tensor(batch)), axis=-1).numpy()
+    np.testing.assert_allclose(probs, expected, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+
+
 def test_paddlex_style_config_and_weight_path(run: Run, tmp_path: Path) -> None:
     config = yaml.safe_load(_invoke("get-config", "SmallCNN_ML").stdout)
     config["Global"]["dataset_dir"] = str(run.data.root)
