@@ -28,8 +28,8 @@ OFFICIAL_TAR_PATH = f"/paddlex/official_inference_model/paddle3.0.0/{MODEL_NAME}
 RED, GREEN, BLUE, WHITE, BLACK = (230, 20, 20), (20, 230, 20), (20, 20, 230), (250, 250, 250), (5, 5, 5)
 
 
-def build_model(seed: int = 3, *, with_backbone: bool = True) -> Any:
-    """PP-LCNet_x1_0_ML (random weights, 4 classes) plus a fixed colour term, so scores follow the colours.
+def build_model(seed: int = 3, *, with_backbone: bool = True, model_name: str = MODEL_NAME) -> Any:
+    """``model_name`` (random weights, 4 classes) plus a fixed colour term, so scores follow the colours.
 
     A freshly initialised network gives nearly the same scores to every image; the
     term ``W @ mean(x)`` makes red, green, blue and bright images score high on
@@ -43,7 +43,7 @@ def build_model(seed: int = 3, *, with_backbone: bool = True) -> Any:
     class ColourSensitive(nn.Layer):
         def __init__(self) -> None:
             super().__init__()
-            self.base = zoo_model(MODEL_NAME, num_classes=len(LABELS)) if with_backbone else None
+            self.base = zoo_model(model_name, num_classes=len(LABELS)) if with_backbone else None
             self.colour = nn.Conv2D(
                 3, len(LABELS), 1
             )  # a 1x1 conv, not Linear: exports in the legacy format too
@@ -62,20 +62,27 @@ def build_model(seed: int = 3, *, with_backbone: bool = True) -> Any:
 
 
 def export_package(
-    out_dir: Path, *, legacy: bool = False, threshold: float = 0.5, seed: int = 3
+    out_dir: Path,
+    *,
+    legacy: bool = False,
+    threshold: float = 0.5,
+    seed: int = 3,
+    model_name: str = MODEL_NAME,
 ) -> tuple[Any, Path]:
     """Export :func:`build_model` at 64 px; returns ``(dygraph model, package folder)``.
+
+    A single-label ``model_name`` gives a softmax package with its resize-and-crop and Topk.
 
     The legacy ``.pdmodel`` format gets the colour term alone: paddle 3.3 cannot trace
     the ML-Decoder head's matmul in the legacy static graph.
     """
     from mlcls_cli.models.export import export_model
 
-    model = build_model(seed, with_backbone=not legacy)
+    model = build_model(seed, with_backbone=not legacy, model_name=model_name)
     path = export_model(
         model,
         out_dir,
-        model_name=MODEL_NAME,
+        model_name=model_name,
         label_list=LABELS,
         input_size=SIZE,
         threshold=threshold,
