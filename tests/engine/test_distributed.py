@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from mlcls_cli.engine.distributed import World, gather_strided
-from tests.datasets import make_dataset
+from tests.datasets import make_cls_dataset, make_dataset
 
 
 def test_gather_is_the_identity_for_one_process() -> None:
@@ -23,8 +23,22 @@ def test_gather_is_the_identity_for_one_process() -> None:
 
 @pytest.mark.slow
 @pytest.mark.paddle
-def test_two_cpu_processes_train_on_disjoint_data_and_agree(tmp_path: Path) -> None:
-    made = make_dataset(tmp_path / "ds", classes=3, train=10, val=5)
+@pytest.mark.parametrize(
+    ("model", "extra"),
+    [
+        ("PP-LCNet_x1_0_ML", []),
+        # single-label, with the per-rank Mixup/CutMix draws and an EMA in play
+        (
+            "PP-LCNet_x0_25",
+            ["-o", "Train.mixup_alpha=0.4", "-o", "Train.cutmix_alpha=1.0", "-o", "Train.ema_decay=0.9"],
+        ),
+    ],
+)
+def test_two_cpu_processes_train_on_disjoint_data_and_agree(
+    tmp_path: Path, model: str, extra: list[str]
+) -> None:
+    maker = make_dataset if model.endswith("_ML") else make_cls_dataset
+    made = maker(tmp_path / "ds", classes=3, train=10, val=5)
     out = tmp_path / "out"
     seen = tmp_path / "seen"
     env = {
@@ -39,7 +53,7 @@ def test_two_cpu_processes_train_on_disjoint_data_and_agree(tmp_path: Path) -> N
         "train",
         str(made.root),
         "--model",
-        "PP-LCNet_x1_0_ML",
+        model,
         "--no-pretrained",
         "--device",
         "cpu",
@@ -57,12 +71,14 @@ def test_two_cpu_processes_train_on_disjoint_data_and_agree(tmp_path: Path) -> N
         str(out),
         "-o",
         "Train.save_interval=5",
+        *extra,
         "--json",
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads(proc.stdout)
     assert summary["nproc"] == 2 and summary["done_flag"] is True
+    assert summary["metric"] == ("MultiLabelMAP" if model.endswith("_ML") else "top1")
     assert "LAUNCH INFO" not in proc.stderr  # the launcher's chatter is filtered
 
     per_rank = {}
