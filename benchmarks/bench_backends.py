@@ -58,7 +58,8 @@ def _tensors(model_dir: Path, paths: list[Path]) -> np.ndarray:
     from mlcls_cli.inference.package import InferencePackage
     from mlcls_cli.inference.preprocess import Preprocessor
 
-    pre = Preprocessor.from_config(InferencePackage.open(model_dir).config)
+    config = InferencePackage.open(model_dir).config
+    pre = Preprocessor.from_config(config, crop="Topk" in (config.get("PostProcess") or {}))
     return np.stack([pre(load_image(InputItem("path", str(p), str(p), p.stem, ".jpg"))) for p in paths])
 
 
@@ -76,11 +77,13 @@ def _model_only(model: Any, data: np.ndarray, batch: int) -> Callable[[], float]
 
 
 def _end_to_end(model: Any, folder: Path, count: int, batch: int) -> Callable[[], float]:
-    list(model.predict(folder, batch_size=batch, threshold=0.0))  # warm-up
+    # multi-label: threshold 0 keeps every class, the most post-processing; single-label: the top 5
+    options = {} if model.task == "image_classification" else {"threshold": 0.0}
+    list(model.predict(folder, batch_size=batch, **options))  # warm-up
 
     def run() -> float:
         start = time.perf_counter()
-        done = sum(1 for _ in model.predict(folder, batch_size=batch, threshold=0.0))
+        done = sum(1 for _ in model.predict(folder, batch_size=batch, **options))
         if done != count:
             raise SystemExit(f"predicted {done} of {count} images")
         return count / (time.perf_counter() - start)
@@ -116,7 +119,10 @@ def main(argv: list[str] | None = None) -> int:
         folder = root / "images"
         folder.mkdir()
         paths = make_images(folder, args.images, width, height)
-        model_dir = args.model_dir or export_random(args.model, args.size, root / "model")
+        from mlcls_cli.models.registry import TASK_CLS, get_model_info
+
+        classes = 1000 if args.model_dir is None and get_model_info(args.model).task == TASK_CLS else 80
+        model_dir = args.model_dir or export_random(args.model, args.size, root / "model", classes)
         data = _tensors(model_dir, paths)
         rows = _configurations(not args.no_bf16)
         models = {

@@ -1,16 +1,19 @@
 """Training throughput: `mlcls train` against a bare paddle loop on the same model, batch and input size.
 
-The CLI runs as a subprocess (``python -m mlcls_cli train``) on a synthetic scenes
-dataset written by ``examples/make_sample_dataset.py``. Its images/s come from the
-per-epoch records of ``metrics.jsonl``: the training loop as the CLI runs it (data
-loading and augmentation, forward, asymmetric loss, NaN check, backward, AdamW step,
-schedule step, EMA update, progress), without start-up, evaluation or checkpoints;
-the first epoch is a warm-up and is left out. The floor is a bare loop on tensors
-preloaded before timing: forward, the same loss, backward, AdamW step, nothing else;
-it runs before and after the CLI and the mean is used. Prints both and the ratio
-(target: at least 0.90 on CPU).
+The CLI runs as a subprocess (``python -m mlcls_cli train``) on a synthetic dataset:
+scenes from ``examples/make_sample_dataset.py`` for a multi-label model, shapes from
+``examples/make_sample_cls_dataset.py`` for a single-label one. Its images/s come from
+the per-epoch records of ``metrics.jsonl``: the training loop as the CLI runs it (data
+loading and augmentation, forward, the task's loss, NaN check, backward, optimizer
+step, schedule step, EMA update when the recipe has one, Mixup/CutMix when it has
+them, progress), without start-up, evaluation or checkpoints; the first epoch is a
+warm-up and is left out. The floor is a bare loop on tensors preloaded before timing:
+forward, the same loss, backward, the recipe's optimizer step, nothing else; it runs
+before and after the CLI and the mean is used. Prints both and the ratio (target: at
+least 0.90 on CPU).
 
     python benchmarks/bench_train.py
+    python benchmarks/bench_train.py --model PP-LCNet_x1_0        # single-label, its family's recipe
     python benchmarks/bench_train.py --image-size 64 --batch-size 16 --epochs 4 --train-images 160
 """
 
@@ -27,17 +30,28 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def make_data(root: Path, train_images: int, size: int) -> Path:
-    """Write a synthetic scenes dataset (6 classes) with ``train_images`` training images."""
+def single_label(model: str) -> bool:
+    from mlcls_cli.models.registry import TASK_CLS, get_model_info
+
+    return get_model_info(model).task == TASK_CLS
+
+
+def make_data(root: Path, train_images: int, size: int, model: str) -> tuple[Path, int]:
+    """Write a synthetic dataset for ``model``'s task with about ``train_images`` training images; returns (root, classes)."""
+    if single_label(model):
+        maker = runpy.run_path(str(REPO / "examples" / "make_sample_cls_dataset.py"))
+        maker["make_dataset"](root, train_per_class=-(-train_images // 5), val_per_class=2, size=size)
+        return root, 5
     maker = runpy.run_path(str(REPO / "examples" / "make_sample_dataset.py"))
     maker["make_dataset"](root, n_train=train_images, n_val=8, size=size)
-    return root
+    return root, 6
 
 
 def run_cli(dataset: Path, out: Path, args: argparse.Namespace) -> dict[str, float]:
@@ -49,7 +63,10 @@ def run_cli(dataset: Path, out: Path, args: argparse.Namespace) -> dict[str, flo
         "-o", "Train.warmup_steps=1", "-o", f"Train.eval_interval={args.epochs}",
         "-o", f"Train.save_interval={args.epochs + 1}", "-o", "Train.log_interval=1000",
     ]  # fmt: skip
-    if not args.augment:
+    if not args.augment and single_label(args.model):
+        cmd += ["-o", "Train.randaugment=false", "-o", "Train.random_erasing=0"]
+        cmd += ["-o", "Train.mixup_alpha=0", "-o", "Train.cutmix_alpha=0"]
+    elif not args.augment:
         cmd += ["-o", "Train.cutout=false", "-o", "Train.randaugment=false"]
     if args.workers is not None:
         cmd += ["-o", f"Train.num_workers={args.workers}"]
@@ -63,29 +80,39 @@ def run_cli(dataset: Path, out: Path, args: argparse.Namespace) -> dict[str, flo
     return {"images_per_s": images / seconds, "images": images, "seconds": seconds, "wall_s": wall}
 
 
-def run_bare(args: argparse.Namespace, steps: int, warmup: int = 3) -> float:
-    """Images/s of forward + loss + backward + AdamW step on preloaded tensors."""
+def run_bare(args: argparse.Namespace, steps: int, classes: int, warmup: int = 3) -> float:
+    """Images/s of forward + loss + backward + optimizer step on preloaded tensors."""
     import paddle
 
-    from mlcls_cli.engine.loss import AsymmetricLoss
+    from mlcls_cli.engine.loss import AsymmetricLoss, SmoothedCrossEntropy
     from mlcls_cli.engine.optim import build_optimizer
+    from mlcls_cli.engine.recipes import recipe_for
     from mlcls_cli.models import build_model
+    from mlcls_cli.models.registry import get_model_info
 
     paddle.set_device("cpu")
     paddle.seed(0)
-    model = build_model(args.model, 6)
+    model = build_model(args.model, classes)
     model.train()
-    optimizer, _ = build_optimizer(
-        model, learning_rate=1e-3, epochs=1, iters_per_epoch=steps + warmup, warmup_epochs=0
-    )
-    loss_fn = AsymmetricLoss()
     rng = np.random.default_rng(0)
     shape = (args.batch_size, 3, args.image_size, args.image_size)
+    if single_label(args.model):
+        recipe = recipe_for(args.model, get_model_info(args.model).family)
+        optimizer, _ = build_optimizer(
+            model, learning_rate=1e-3, epochs=1, iters_per_epoch=steps + warmup, warmup_epochs=0,
+            optimizer=recipe.optimizer, weight_decay=recipe.weight_decay,
+        )  # fmt: skip
+        loss_fn: Any = SmoothedCrossEntropy(recipe.label_smoothing)
+        targets = [rng.integers(0, classes, args.batch_size).astype("int64") for _ in range(4)]
+    else:
+        optimizer, _ = build_optimizer(
+            model, learning_rate=1e-3, epochs=1, iters_per_epoch=steps + warmup, warmup_epochs=0
+        )
+        loss_fn = AsymmetricLoss()
+        targets = [(rng.random((args.batch_size, classes)) > 0.5).astype("float32") for _ in range(4)]
     batches = [
-        (paddle.to_tensor(rng.normal(size=shape).astype("float32")),
-         paddle.to_tensor((rng.random((args.batch_size, 6)) > 0.5).astype("float32")))
-        for _ in range(4)
-    ]  # fmt: skip
+        (paddle.to_tensor(rng.normal(size=shape).astype("float32")), paddle.to_tensor(y)) for y in targets
+    ]
 
     def step(i: int) -> None:
         x, y = batches[i % len(batches)]
@@ -112,7 +139,12 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=None, help="Train.num_workers (default: mlcls's choice)"
     )
-    parser.add_argument("--no-augment", dest="augment", action="store_false", help="no Cutout/RandAugment")
+    parser.add_argument(
+        "--no-augment",
+        dest="augment",
+        action="store_false",
+        help="no Cutout/RandAugment/RandomErasing/mixing",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     import warnings
@@ -120,10 +152,10 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     steps = (args.epochs - 1) * -(-args.train_images // args.batch_size)
     with tempfile.TemporaryDirectory(prefix="mlcls-bench-train-") as tmp:
-        dataset = make_data(Path(tmp) / "data", args.train_images, args.image_size)
-        bare_before = run_bare(args, steps)
+        dataset, classes = make_data(Path(tmp) / "data", args.train_images, args.image_size, args.model)
+        bare_before = run_bare(args, steps, classes)
         cli = run_cli(dataset, Path(tmp) / "out", args)
-        bare_after = run_bare(args, steps)
+        bare_after = run_bare(args, steps, classes)
     bare = statistics.mean([bare_before, bare_after])
     ratio = cli["images_per_s"] / bare
     result = {
