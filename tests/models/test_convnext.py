@@ -1,0 +1,178 @@
+"""ConvNeXt: PaddleClas layout and sizes of all six models, forward parity with PaddleClas, stochastic depth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.models import golden
+from tests.models.tsv import read_tsv, state_dict_rows, total_numel
+
+pytestmark = pytest.mark.paddle
+
+MODELS = [
+    "ConvNeXt_tiny",
+    "ConvNeXt_small",
+    "ConvNeXt_base_224",
+    "ConvNeXt_base_384",
+    "ConvNeXt_large_224",
+    "ConvNeXt_large_384",
+]
+
+
+@pytest.fixture(scope="module")
+def paddle():
+    import paddle
+
+    return paddle
+
+
+def _lazy(paddle, name: str, num_classes: int):
+    from mlcls_cli.models import build_model
+
+    with paddle.LazyGuard():
+        return build_model(name, num_classes)
+
+
+def _assert_matches_golden(paddle, model, name: str) -> float:
+    """Fill ``model`` as the golden was made, run the golden input in eval mode; return the largest difference."""
+    data = golden.load_golden(name)
+    golden.fill(model, float(data["gain"]))
+    model.eval()
+    with paddle.no_grad():
+        got = model(paddle.to_tensor(golden.golden_input(int(data["size"])))).numpy()
+    want = data["logits"]
+    assert got.shape == want.shape == (2, int(data["num_classes"]))
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * float(np.abs(want).max()))
+    return float(np.abs(got - want).max())
+
+
+@pytest.fixture(scope="module")
+def tiny(paddle):
+    from mlcls_cli.models import build_model
+
+    paddle.seed(3)
+    model = build_model("ConvNeXt_tiny", 10)
+    model.eval()
+    return model
+
+
+# ---------------------------------------------------------------- layout and sizes
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_state_dict_and_numel_equal_paddleclas(paddle, name: str) -> None:
+    from mlcls_cli.models import get_model_info
+
+    rows = state_dict_rows(_lazy(paddle, name, 1000))
+    assert rows == read_tsv(name)
+    assert sum(int(np.prod(shape)) for _, shape in rows) == get_model_info(name).total_params
+    head_in = rows[-2][1][0]
+    assert head_in == get_model_info(name).in_channels
+    seven = state_dict_rows(_lazy(paddle, name, 7))
+    assert seven[:-2] == rows[:-2]
+    assert seven[-2:] == [("head.weight", [head_in, 7]), ("head.bias", [7])]
+
+
+def test_total_numel_counts_every_entry(tiny) -> None:
+    assert total_numel(tiny) == 28_589_128 - 990 * 768 - 990
+
+
+def test_unknown_variant_is_refused() -> None:
+    from mlcls_cli.models.backbones.convnext import build_convnext
+
+    with pytest.raises(ValueError, match="unknown ConvNeXt variant"):
+        build_convnext(10, variant="huge")
+
+
+# ---------------------------------------------------------------- forward
+
+
+def test_forward_matches_paddleclas(paddle, tiny) -> None:
+    assert _assert_matches_golden(paddle, tiny, "ConvNeXt_tiny") < 1e-3
+
+
+def test_forward_at_224_and_non_square(paddle, tiny) -> None:
+    with paddle.no_grad():
+        out = tiny(paddle.rand([1, 3, 224, 224]))
+        odd = tiny(paddle.rand([2, 3, 96, 160]))
+    assert list(out.shape) == [1, 10] and list(odd.shape) == [2, 10]
+    assert np.isfinite(out.numpy()).all() and np.isfinite(odd.numpy()).all()
+
+
+def test_channels_first_layer_norm(paddle) -> None:
+    from mlcls_cli.models.backbones.convnext import LayerNorm2D
+
+    norm = LayerNorm2D(6)
+    rng = np.random.default_rng(0)
+    norm.weight.set_value(rng.uniform(0.5, 1.5, 6).astype("float32"))
+    norm.bias.set_value(rng.normal(0, 1, 6).astype("float32"))
+    x = rng.normal(2, 3, (2, 6, 3, 5)).astype("float32")
+    mean = x.mean(1, keepdims=True)
+    var = x.var(1, keepdims=True)
+    scale, shift = norm.weight.numpy()[:, None, None], norm.bias.numpy()[:, None, None]
+    want = (x - mean) / np.sqrt(var + 1e-6) * scale + shift
+    np.testing.assert_allclose(norm(paddle.to_tensor(x)).numpy(), want, rtol=1e-5, atol=1e-5)
+
+
+def test_layer_norm_epsilon_and_layer_scale(tiny) -> None:
+    assert tiny.norm._epsilon == 1e-6
+    assert tiny.stages[0][0].norm._epsilon == 1e-6
+    assert tiny.downsample_layers[1][0].epsilon == 1e-6
+    from mlcls_cli.models.backbones.convnext import ConvNeXt
+
+    fresh = ConvNeXt("tiny", 10)
+    np.testing.assert_array_equal(fresh.stages[2][4].gamma.numpy(), np.full(384, 1e-6, dtype="float32"))
+
+
+# ---------------------------------------------------------------- stochastic depth
+
+
+def test_drop_path_rates_grow_linearly_to_one_tenth() -> None:
+    from mlcls_cli.models.backbones.convnext import ConvNeXt
+
+    model = ConvNeXt("tiny", 10)
+    rates = [block.drop_path.p for stage in model.stages for block in stage]
+    np.testing.assert_allclose(rates, np.linspace(0, 0.1, 18), rtol=0, atol=1e-12)
+    assert [b.drop_path.p for b in ConvNeXt("tiny", 10, drop_path_rate=0.0).stages[3]] == [0.0] * 3
+
+
+def test_drop_path_acts_per_sample_in_training_only(paddle) -> None:
+    from mlcls_cli.models.backbones.drop_path import DropPath
+
+    layer = DropPath(0.5)
+    x = paddle.ones([400, 3, 2, 2])
+    layer.eval()
+    np.testing.assert_array_equal(layer(x).numpy(), x.numpy())
+    layer.train()
+    paddle.seed(5)
+    out = layer(x).numpy()
+    per_sample = out.reshape(400, -1)
+    assert set(np.unique(per_sample)) == {0.0, 2.0}
+    assert (per_sample == per_sample[:, :1]).all()  # one decision per sample
+    assert 120 < int((per_sample[:, 0] == 0).sum()) < 280
+
+
+def test_drop_path_rejects_bad_probability() -> None:
+    from mlcls_cli.models.backbones.drop_path import DropPath, drop_path_rates
+
+    with pytest.raises(ValueError):
+        DropPath(1.0)
+    assert drop_path_rates(0.3, 1) == [0.0]
+    assert drop_path_rates(0.3, 4) == pytest.approx([0.0, 0.1, 0.2, 0.3])
+
+
+def test_train_mode_is_stochastic_and_eval_deterministic(paddle) -> None:
+    from mlcls_cli.models.backbones.convnext import ConvNeXt
+
+    paddle.seed(8)
+    model = ConvNeXt("tiny", 10, drop_path_rate=0.5)
+    golden.fill(model)
+    x = paddle.to_tensor(golden.golden_input(32))
+    model.eval()
+    with paddle.no_grad():
+        a, b = model(x).numpy(), model(x).numpy()
+        model.train()
+        c = model(x).numpy()
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(a - c).max() > 1e-3
