@@ -1,0 +1,130 @@
+"""FasterNet: PaddleClas layout and sizes of T0 .. L, forward parity with PaddleClas (GELU and ReLU variants)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.models import golden
+from tests.models.tsv import read_tsv, state_dict_rows
+
+pytestmark = pytest.mark.paddle
+
+MODELS = ["FasterNet-T0", "FasterNet-T1", "FasterNet-T2", "FasterNet-S", "FasterNet-M", "FasterNet-L"]
+
+
+@pytest.fixture(scope="module")
+def paddle():
+    import paddle
+
+    return paddle
+
+
+def _lazy(paddle, name: str, num_classes: int):
+    from mlcls_cli.models import build_model
+
+    with paddle.LazyGuard():
+        return build_model(name, num_classes)
+
+
+def _max_golden_difference(paddle, model, name: str) -> float:
+    """Fill ``model`` as the golden was made, run the golden input in eval mode, compare; return the largest gap."""
+    data = golden.load_golden(name)
+    golden.fill(model, float(data["gain"]))
+    model.eval()
+    with paddle.no_grad():
+        got = model(paddle.to_tensor(golden.golden_input(int(data["size"])))).numpy()
+    want = data["logits"]
+    assert got.shape == want.shape == (2, int(data["num_classes"]))
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * float(np.abs(want).max()))
+    return float(np.abs(got - want).max())
+
+
+@pytest.fixture(scope="module")
+def t0(paddle):
+    from mlcls_cli.models import build_model
+
+    paddle.seed(5)
+    model = build_model("FasterNet-T0", 10)
+    model.eval()
+    return model
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_state_dict_and_numel_equal_paddleclas(paddle, name: str) -> None:
+    from mlcls_cli.models import get_model_info
+
+    rows = state_dict_rows(_lazy(paddle, name, 1000))
+    assert rows == read_tsv(name)
+    assert sum(int(np.prod(shape)) for _, shape in rows) == get_model_info(name).total_params
+    head_in = rows[-2][1][0]
+    assert head_in == get_model_info(name).in_channels == 1280
+    seven = state_dict_rows(_lazy(paddle, name, 7))
+    assert seven[:-2] == rows[:-2]
+    assert seven[-2:] == [("head.weight", [head_in, 7]), ("head.bias", [7])]
+
+
+def test_unknown_variant_is_refused() -> None:
+    from mlcls_cli.models.backbones.fasternet import build_fasternet
+
+    with pytest.raises(ValueError, match="unknown FasterNet variant"):
+        build_fasternet(10, variant="XL")
+
+
+@pytest.mark.parametrize("name", ["FasterNet-T0", "FasterNet-T2"])  # GELU and ReLU
+def test_forward_matches_paddleclas(paddle, name: str) -> None:
+    from mlcls_cli.models import build_model
+
+    assert _max_golden_difference(paddle, build_model(name, 10), name) < 1e-3
+
+
+def test_forward_at_224_and_non_square(paddle, t0) -> None:
+    with paddle.no_grad():
+        out = t0(paddle.rand([1, 3, 224, 224]))
+        odd = t0(paddle.rand([2, 3, 96, 160]))
+    assert list(out.shape) == [1, 10] and list(odd.shape) == [2, 10]
+    assert np.isfinite(out.numpy()).all() and np.isfinite(odd.numpy()).all()
+
+
+def test_partial_conv_touches_only_the_first_quarter(paddle) -> None:
+    from mlcls_cli.models.backbones.fasternet import PartialConv
+
+    layer = PartialConv(16)
+    assert list(layer.partial_conv3.weight.shape) == [4, 4, 3, 3]
+    x = paddle.rand([2, 16, 5, 6])
+    with paddle.no_grad():
+        y = layer(x)
+        want = layer.partial_conv3(x[:, :4])
+    np.testing.assert_array_equal(y[:, 4:].numpy(), x[:, 4:].numpy())
+    np.testing.assert_allclose(y[:, :4].numpy(), want.numpy(), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("variant", "act", "last_rate"),
+    [("T0", "GELU", 0.0), ("T1", "GELU", 0.02), ("T2", "ReLU", 0.05), ("S", "ReLU", 0.1), ("L", "ReLU", 0.3)],
+)
+def test_activation_and_drop_path_per_variant(paddle, variant: str, act: str, last_rate: float) -> None:
+    from mlcls_cli.models.backbones.fasternet import FasterNet
+
+    with paddle.LazyGuard():
+        model = FasterNet(variant, 10)
+    assert type(model.avgpool_pre_head[2]).__name__ == act
+    assert type(model.stages[0].blocks[0].mlp[2]).__name__ == act
+    rates = [block.drop_path.p for stage in list(model.stages)[::2] for block in stage.blocks]
+    np.testing.assert_allclose(rates, np.linspace(0, last_rate, len(rates)), rtol=0, atol=1e-12)
+
+
+def test_patch_embedding_batch_norm_momentum(t0) -> None:
+    assert t0.patch_embed.norm._momentum == pytest.approx(0.1)
+    assert t0.stages[1].norm._momentum == pytest.approx(0.9)
+    assert t0.stages[0].blocks[0].mlp[1]._momentum == pytest.approx(0.9)
+
+
+def test_gelu_is_exact(paddle) -> None:
+    import math
+
+    from mlcls_cli.models.backbones.fasternet import GELU
+
+    x = np.linspace(-4, 4, 33).astype("float32")
+    want = [0.5 * v * (1 + math.erf(v / math.sqrt(2))) for v in x]
+    np.testing.assert_allclose(GELU()(paddle.to_tensor(x)).numpy(), want, rtol=1e-5, atol=1e-6)
