@@ -82,7 +82,8 @@ class LayerNorm2D(nn.Layer):
         mean = x.mean(axis=1, keepdim=True)
         centred = x - mean
         var = (centred * centred).mean(axis=1, keepdim=True)
-        x = centred / paddle.sqrt(var + self.epsilon)
+        # ``** 0.5`` rather than paddle.sqrt, which has no legacy static-graph binding in paddle 3.3.
+        x = centred / (var + self.epsilon) ** 0.5
         return x * self.weight.reshape([1, -1, 1, 1]) + self.bias.reshape([1, -1, 1, 1])
 
 
@@ -137,8 +138,9 @@ class ConvNeXt(nn.Layer):
 
     def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
         """Return the pooled, normalised feature ``[B, C4]`` the head sees."""
-        for downsample, stage in zip(self.downsample_layers, self.stages, strict=True):
-            x = stage(downsample(x))
+        # Indexing rather than zip(..., strict=True), which paddle.jit.to_static cannot convert.
+        for i in range(len(self.stages)):
+            x = self.stages[i](self.downsample_layers[i](x))
         return self.norm(x.mean(axis=[2, 3]))
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:

@@ -84,6 +84,19 @@ def padding_to_multiple(height: int, width: int, multiple: int) -> tuple[int, in
     return multiple - height % multiple, multiple - width % multiple
 
 
+def _pad_bottom_right(x: paddle.Tensor, pad_h: int, pad_w: int, data_format: str) -> paddle.Tensor:
+    """Zero-pad the bottom of H and the right of W of an NCHW or NHWC tensor."""
+    # Always the [left, right, top, bottom(, front, back)] form, and NHWC as a 5-D NCDHW tensor: in
+    # paddle.inference 3.3 on CPU the oneDNN kernels of the other forms crash or fail (full per-axis
+    # pad list, NHWC data format).
+    if data_format == "NCHW":
+        return F.pad(x, [0, pad_w, 0, pad_h], mode="constant", value=0.0, data_format="NCHW")
+    padded = F.pad(
+        x.unsqueeze(1), [0, 0, 0, pad_w, 0, pad_h], mode="constant", value=0.0, data_format="NCDHW"
+    )
+    return padded.squeeze(1)
+
+
 def relative_position_index(window_size: int) -> np.ndarray:
     """``[N, N]`` int64 (``N = window_size**2``): row of the bias table for each (query, key) pair of a window."""
     rows, cols = np.meshgrid(np.arange(window_size), np.arange(window_size), indexing="ij")
@@ -113,11 +126,25 @@ def shifted_window_mask(height: int, width: int, window_size: int, shift: int) -
     return np.where(same, 0.0, MASK_VALUE).astype(np.float32)
 
 
+def cyclic_shift(x: paddle.Tensor, shift: int) -> paddle.Tensor:
+    """``paddle.roll(x, (shift, shift), axis=(1, 2))`` for ``[B, H, W, C]``, from split and concat.
+
+    paddle 3.3 has no legacy static-graph binding for ``roll``; split and concat trace in both formats.
+    """
+    for axis in (1, 2):
+        size = x.shape[axis]
+        kept = size - shift % size
+        if kept != size:
+            head, tail = paddle.split(x, [kept, size - kept], axis=axis)
+            x = paddle.concat([tail, head], axis=axis)
+    return x
+
+
 def window_partition(x: paddle.Tensor, window_size: int) -> paddle.Tensor:
     """``[B, H, W, C]`` -> ``[B * num_windows, window_size**2, C]``, windows in row-major order per image."""
     height, width, channels = x.shape[1], x.shape[2], x.shape[3]
     x = x.reshape([-1, height // window_size, window_size, width // window_size, window_size, channels])
-    return x.transpose([0, 1, 3, 2, 4, 5]).reshape([-1, window_size * window_size, channels])
+    return x.transpose([0, 1, 3, 2, 4, 5]).flatten(3, 4).flatten(0, 2)
 
 
 def window_reverse(windows: paddle.Tensor, window_size: int, height: int, width: int) -> paddle.Tensor:
@@ -203,15 +230,15 @@ class SwinBlock(nn.Layer):
         y = self.norm1(x).reshape([-1, height, width, channels])
         pad_h, pad_w = padding_to_multiple(height, width, window)
         if pad_h or pad_w:
-            y = F.pad(y, [0, 0, 0, pad_h, 0, pad_w, 0, 0])
+            y = _pad_bottom_right(y, pad_h, pad_w, "NHWC")
         padded_h, padded_w = height + pad_h, width + pad_w
         mask = None
         if shift:
-            y = paddle.roll(y, shifts=(-shift, -shift), axis=(1, 2))
+            y = cyclic_shift(y, -shift)
             mask = paddle.to_tensor(shifted_window_mask(padded_h, padded_w, window, shift)).astype(y.dtype)
         y = window_reverse(self.attn(window_partition(y, window), mask), window, padded_h, padded_w)
         if shift:
-            y = paddle.roll(y, shifts=(shift, shift), axis=(1, 2))
+            y = cyclic_shift(y, shift)
         if pad_h or pad_w:
             y = y[:, :height, :width, :]
         x = x + self.drop_path(y.reshape([-1, height * width, channels]))
@@ -231,7 +258,7 @@ class PatchMerging(nn.Layer):
         channels = x.shape[-1]
         x = x.reshape([-1, height, width, channels])
         if height % 2 or width % 2:
-            x = F.pad(x, [0, 0, 0, height % 2, 0, width % 2, 0, 0])
+            x = _pad_bottom_right(x, height % 2, width % 2, "NHWC")
         # Order (row, col) = (0, 0), (1, 0), (0, 1), (1, 1): the layout of the released reduction weights.
         x = paddle.concat([x[:, 0::2, 0::2], x[:, 1::2, 0::2], x[:, 0::2, 1::2], x[:, 1::2, 1::2]], axis=-1)
         x = x.reshape([-1, ((height + 1) // 2) * ((width + 1) // 2), 4 * channels])
@@ -275,7 +302,7 @@ class PatchEmbed(nn.Layer):
         """Return tokens ``[B, h * w, C]`` and the patch grid ``h, w``."""
         pad_h, pad_w = padding_to_multiple(x.shape[2], x.shape[3], PATCH_SIZE)
         if pad_h or pad_w:
-            x = F.pad(x, [0, 0, 0, 0, 0, pad_h, 0, pad_w])
+            x = _pad_bottom_right(x, pad_h, pad_w, "NCHW")
         x = self.proj(x)
         height, width = x.shape[2], x.shape[3]
         return self.norm(x.flatten(2).transpose([0, 2, 1])), height, width
@@ -348,6 +375,7 @@ __all__ = [
     "SwinTransformer",
     "WindowAttention",
     "build_swin_transformer",
+    "cyclic_shift",
     "padding_to_multiple",
     "relative_position_index",
     "shifted_window_mask",
