@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tests.models import golden
-from tests.models.tsv import read_tsv, state_dict_rows
+from tests.models.family_checks import check_layout, export_round_trip, max_golden_difference
 
 pytestmark = pytest.mark.paddle
 
@@ -20,26 +20,6 @@ def paddle():
     return paddle
 
 
-def _lazy(paddle, name: str, num_classes: int):
-    from mlcls_cli.models import build_model
-
-    with paddle.LazyGuard():
-        return build_model(name, num_classes)
-
-
-def _max_golden_difference(paddle, model, name: str) -> float:
-    """Fill ``model`` as the golden was made, run the golden input in eval mode, compare; return the largest gap."""
-    data = golden.load_golden(name)
-    golden.fill(model, float(data["gain"]))
-    model.eval()
-    with paddle.no_grad():
-        got = model(paddle.to_tensor(golden.golden_input(int(data["size"])))).numpy()
-    want = data["logits"]
-    assert got.shape == want.shape == (2, int(data["num_classes"]))
-    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * float(np.abs(want).max()))
-    return float(np.abs(got - want).max())
-
-
 @pytest.fixture(scope="module")
 def t0(paddle):
     from mlcls_cli.models import build_model
@@ -51,17 +31,11 @@ def t0(paddle):
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_state_dict_and_numel_equal_paddleclas(paddle, name: str) -> None:
+def test_state_dict_and_numel_equal_paddleclas(name: str) -> None:
     from mlcls_cli.models import get_model_info
 
-    rows = state_dict_rows(_lazy(paddle, name, 1000))
-    assert rows == read_tsv(name)
-    assert sum(int(np.prod(shape)) for _, shape in rows) == get_model_info(name).total_params
-    head_in = rows[-2][1][0]
-    assert head_in == get_model_info(name).in_channels == 1280
-    seven = state_dict_rows(_lazy(paddle, name, 7))
-    assert seven[:-2] == rows[:-2]
-    assert seven[-2:] == [("head.weight", [head_in, 7]), ("head.bias", [7])]
+    check_layout(name)
+    assert get_model_info(name).in_channels == 1280
 
 
 def test_unknown_variant_is_refused() -> None:
@@ -75,7 +49,7 @@ def test_unknown_variant_is_refused() -> None:
 def test_forward_matches_paddleclas(paddle, name: str) -> None:
     from mlcls_cli.models import build_model
 
-    assert _max_golden_difference(paddle, build_model(name, 10), name) < 1e-3
+    assert max_golden_difference(build_model(name, 10), name) < 1e-3
 
 
 def test_forward_at_224_and_non_square(paddle, t0) -> None:
@@ -128,3 +102,11 @@ def test_gelu_is_exact(paddle) -> None:
     x = np.linspace(-4, 4, 33).astype("float32")
     want = [0.5 * v * (1 + math.erf(v / math.sqrt(2))) for v in x]
     np.testing.assert_allclose(GELU()(paddle.to_tensor(x)).numpy(), want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("legacy", [False, True], ids=["pir", "legacy"])
+def test_export_runs_in_paddle_inference(paddle, t0, tmp_path, legacy: bool) -> None:
+    """The exported graph (both formats) reproduces the model in Paddle Inference with oneDNN."""
+    golden.fill(t0)
+    assert export_round_trip(t0, 64, tmp_path / "pkg", legacy) < 1e-4

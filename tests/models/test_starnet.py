@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tests.models import golden
-from tests.models.tsv import read_tsv, state_dict_rows
+from tests.models.family_checks import check_layout, export_round_trip, max_golden_difference
 
 pytestmark = pytest.mark.paddle
 
@@ -20,26 +20,6 @@ def paddle():
     return paddle
 
 
-def _lazy(paddle, name: str, num_classes: int):
-    from mlcls_cli.models import build_model
-
-    with paddle.LazyGuard():
-        return build_model(name, num_classes)
-
-
-def _max_golden_difference(paddle, model, name: str) -> float:
-    """Fill ``model`` as the golden was made, run the golden input in eval mode, compare; return the largest gap."""
-    data = golden.load_golden(name)
-    golden.fill(model, float(data["gain"]))
-    model.eval()
-    with paddle.no_grad():
-        got = model(paddle.to_tensor(golden.golden_input(int(data["size"])))).numpy()
-    want = data["logits"]
-    assert got.shape == want.shape == (2, int(data["num_classes"]))
-    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * float(np.abs(want).max()))
-    return float(np.abs(got - want).max())
-
-
 @pytest.fixture(scope="module")
 def s1(paddle):
     from mlcls_cli.models import build_model
@@ -51,17 +31,8 @@ def s1(paddle):
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_state_dict_and_numel_equal_paddleclas(paddle, name: str) -> None:
-    from mlcls_cli.models import get_model_info
-
-    rows = state_dict_rows(_lazy(paddle, name, 1000))
-    assert rows == read_tsv(name)
-    assert sum(int(np.prod(shape)) for _, shape in rows) == get_model_info(name).total_params
-    head_in = rows[-2][1][0]
-    assert head_in == get_model_info(name).in_channels
-    seven = state_dict_rows(_lazy(paddle, name, 7))
-    assert seven[:-2] == rows[:-2]
-    assert seven[-2:] == [("head.weight", [head_in, 7]), ("head.bias", [7])]
+def test_state_dict_and_numel_equal_paddleclas(name: str) -> None:
+    check_layout(name)
 
 
 def test_unknown_variant_is_refused() -> None:
@@ -72,7 +43,7 @@ def test_unknown_variant_is_refused() -> None:
 
 
 def test_forward_matches_paddleclas(paddle, s1) -> None:
-    assert _max_golden_difference(paddle, s1, "StarNet-S1") < 1e-3
+    assert max_golden_difference(s1, "StarNet-S1") < 1e-3
 
 
 def test_forward_at_224_and_non_square(paddle, s1) -> None:
@@ -107,3 +78,11 @@ def test_drop_path_rates_are_the_training_configs(paddle, variant: str, last: fl
         model = StarNet(variant, 10)
     rates = [layer.drop_path.p for stage in model.stages for layer in list(stage)[1:]]
     np.testing.assert_allclose(rates, np.linspace(0, last, len(rates)), rtol=0, atol=1e-12)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("legacy", [False, True], ids=["pir", "legacy"])
+def test_export_runs_in_paddle_inference(paddle, s1, tmp_path, legacy: bool) -> None:
+    """The exported graph (both formats) reproduces the model in Paddle Inference with oneDNN."""
+    golden.fill(s1)
+    assert export_round_trip(s1, 64, tmp_path / "pkg", legacy) < 1e-4

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tests.models import golden
-from tests.models.tsv import read_tsv, state_dict_rows
+from tests.models.family_checks import check_layout, export_round_trip, lazy_build, max_golden_difference
 
 pytestmark = [
     pytest.mark.paddle,
@@ -32,26 +32,6 @@ def paddle():
     return paddle
 
 
-def _lazy(paddle, name: str, num_classes: int):
-    from mlcls_cli.models import build_model
-
-    with paddle.LazyGuard():
-        return build_model(name, num_classes)
-
-
-def _max_golden_difference(paddle, model, name: str) -> float:
-    """Fill ``model`` as the golden was made, run the golden input in eval mode, compare; return the largest gap."""
-    data = golden.load_golden(name)
-    golden.fill(model, float(data["gain"]))
-    model.eval()
-    with paddle.no_grad():
-        got = model(paddle.to_tensor(golden.golden_input(int(data["size"])))).numpy()
-    want = data["logits"]
-    assert got.shape == want.shape == (2, int(data["num_classes"]))
-    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * float(np.abs(want).max()))
-    return float(np.abs(got - want).max())
-
-
 @pytest.fixture(scope="module")
 def tiny(paddle):
     from mlcls_cli.models import build_model
@@ -66,18 +46,8 @@ def tiny(paddle):
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_state_dict_and_numel_equal_paddleclas(paddle, name: str) -> None:
-    from mlcls_cli.models import get_model_info
-
-    model = _lazy(paddle, name, 1000)
-    rows = state_dict_rows(model)
-    assert rows == read_tsv(name)
-    assert sum(int(np.prod(shape)) for _, shape in rows) == get_model_info(name).total_params
-    head_in = rows[-2][1][0]
-    assert head_in == get_model_info(name).in_channels
-    seven = state_dict_rows(_lazy(paddle, name, 7))
-    assert seven[:-2] == rows[:-2]
-    assert seven[-2:] == [("head.weight", [head_in, 7]), ("head.bias", [7])]
+def test_state_dict_and_numel_equal_paddleclas(name: str) -> None:
+    model = check_layout(name)
     index = model.state_dict()["layers.0.blocks.0.attn.relative_position_index"]
     assert "int64" in str(index.dtype)
 
@@ -105,7 +75,7 @@ def test_state_dict_round_trips_with_the_index_buffer(paddle, tiny) -> None:
 
 
 def test_forward_matches_paddleclas_window7(paddle, tiny) -> None:
-    assert _max_golden_difference(paddle, tiny, TINY) < 1e-3
+    assert max_golden_difference(tiny, TINY) < 1e-3
 
 
 @pytest.mark.slow
@@ -114,7 +84,7 @@ def test_forward_matches_paddleclas_window12_at_384(paddle) -> None:
     from mlcls_cli.models import build_model
 
     name = "SwinTransformer_base_patch4_window12_384"
-    assert _max_golden_difference(paddle, build_model(name, 10), name) < 1e-3
+    assert max_golden_difference(build_model(name, 10), name) < 1e-3
 
 
 @pytest.mark.parametrize("size", [(100, 132), (112, 120), (64, 66)])
@@ -149,7 +119,7 @@ def test_layer_norm_epsilon(tiny) -> None:
     ],
 )
 def test_drop_path_rates(paddle, name: str, last_rate: float) -> None:
-    model = _lazy(paddle, name, 10)
+    model = lazy_build(name, 10)
     rates = [block.drop_path.p for stage in model.layers for block in stage.blocks]
     np.testing.assert_allclose(rates, np.linspace(0, last_rate, len(rates)), rtol=0, atol=1e-12)
 
@@ -229,3 +199,11 @@ def test_patch_merging_concatenates_in_paddleclas_order(paddle) -> None:
     normed = (cat - cat.mean(-1, keepdims=True)) / np.sqrt(cat.var(-1, keepdims=True) + 1e-5)
     want = normed @ merge.reduction.weight.numpy()
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("legacy", [False, True], ids=["pir", "legacy"])
+def test_export_runs_in_paddle_inference(paddle, tiny, tmp_path, legacy: bool) -> None:
+    """The exported graph (both formats) reproduces the model in Paddle Inference with oneDNN."""
+    golden.fill(tiny)
+    assert export_round_trip(tiny, 100, tmp_path / "pkg", legacy) < 1e-4
