@@ -123,7 +123,9 @@ def shifted_window_mask(height: int, width: int, window_size: int, shift: int) -
     windows = region.reshape(height // window_size, window_size, width // window_size, window_size)
     windows = windows.transpose(0, 2, 1, 3).reshape(-1, window_size * window_size)
     same = windows[:, None, :] == windows[:, :, None]
-    return np.where(same, 0.0, MASK_VALUE).astype(np.float32)
+    mask = np.where(same, 0.0, MASK_VALUE).astype(np.float32)
+    mask.setflags(write=False)  # shared by the cache
+    return mask
 
 
 def cyclic_shift(x: paddle.Tensor, shift: int) -> paddle.Tensor:
