@@ -1,4 +1,4 @@
-"""ConvNeXt: PaddleClas layout and sizes of all six models, forward parity with PaddleClas, stochastic depth."""
+"""ConvNeXt: PaddleClas layout and sizes of all six models, forward parity with PaddleClas, stochastic depth, export."""
 
 from __future__ import annotations
 
@@ -6,19 +6,19 @@ import numpy as np
 import pytest
 
 from tests.models import golden
-from tests.models.family_checks import check_layout, export_round_trip, max_golden_difference
-from tests.models.tsv import total_numel
+from tests.models.export_checks import export_round_trip
+from tests.models.shared_checks import (
+    assert_forward_at,
+    assert_matches_golden,
+    assert_paddleclas_layout,
+    family_models,
+    golden_model,
+)
 
 pytestmark = pytest.mark.paddle
 
-MODELS = [
-    "ConvNeXt_tiny",
-    "ConvNeXt_small",
-    "ConvNeXt_base_224",
-    "ConvNeXt_base_384",
-    "ConvNeXt_large_224",
-    "ConvNeXt_large_384",
-]
+MODELS = family_models("ConvNeXt")
+TINY = "ConvNeXt_tiny"
 
 
 @pytest.fixture(scope="module")
@@ -30,27 +30,21 @@ def paddle():
 
 @pytest.fixture(scope="module")
 def tiny(paddle):
-    from mlcls_cli.models import build_model
-
-    paddle.seed(3)
-    model = build_model("ConvNeXt_tiny", 10)
-    model.eval()
-    return model
+    """ConvNeXt_tiny (10 classes) with the golden's weights, in eval mode."""
+    return golden_model(TINY)
 
 
-# ---------------------------------------------------------------- layout and sizes
+def test_the_family_has_six_models() -> None:
+    suffixes = ["tiny", "small", "base_224", "base_384", "large_224", "large_384"]
+    assert sorted(MODELS) == sorted(f"ConvNeXt_{s}" for s in suffixes)
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_state_dict_and_numel_equal_paddleclas(name: str) -> None:
-    check_layout(name)
+def test_layout_and_size_equal_paddleclas(paddle, name: str) -> None:
+    assert_paddleclas_layout(name)
 
 
-def test_total_numel_counts_every_entry(tiny) -> None:
-    assert total_numel(tiny) == 28_589_128 - 990 * 768 - 990
-
-
-def test_unknown_variant_is_refused() -> None:
+def test_unknown_variant_is_refused(paddle) -> None:
     from mlcls_cli.models.backbones.convnext import build_convnext
 
     with pytest.raises(ValueError, match="unknown ConvNeXt variant"):
@@ -60,16 +54,14 @@ def test_unknown_variant_is_refused() -> None:
 # ---------------------------------------------------------------- forward
 
 
-def test_forward_matches_paddleclas(paddle, tiny) -> None:
-    assert max_golden_difference(tiny, "ConvNeXt_tiny") < 1e-3
+def test_forward_equals_paddleclas(paddle, tiny) -> None:
+    # One golden covers the family: the six models differ only in depth and width.
+    assert assert_matches_golden(TINY, tiny) < 1e-3
 
 
-def test_forward_at_224_and_non_square(paddle, tiny) -> None:
-    with paddle.no_grad():
-        out = tiny(paddle.rand([1, 3, 224, 224]))
-        odd = tiny(paddle.rand([2, 3, 96, 160]))
-    assert list(out.shape) == [1, 10] and list(odd.shape) == [2, 10]
-    assert np.isfinite(out.numpy()).all() and np.isfinite(odd.numpy()).all()
+@pytest.mark.parametrize(("height", "width"), [(224, 224), (96, 160)])
+def test_forward_at_other_sizes(paddle, tiny, height: int, width: int) -> None:
+    assert_forward_at(tiny, height, width, 10)
 
 
 def test_channels_first_layer_norm(paddle) -> None:
@@ -87,14 +79,14 @@ def test_channels_first_layer_norm(paddle) -> None:
     np.testing.assert_allclose(norm(paddle.to_tensor(x)).numpy(), want, rtol=1e-5, atol=1e-5)
 
 
-def test_layer_norm_epsilon_and_layer_scale(tiny) -> None:
+def test_layer_norm_epsilon_and_layer_scale(paddle, tiny) -> None:
+    from mlcls_cli.models.backbones.convnext import ConvNeXtBlock
+
     assert tiny.norm._epsilon == 1e-6
     assert tiny.stages[0][0].norm._epsilon == 1e-6
+    assert tiny.downsample_layers[0][1].epsilon == 1e-6
     assert tiny.downsample_layers[1][0].epsilon == 1e-6
-    from mlcls_cli.models.backbones.convnext import ConvNeXt
-
-    fresh = ConvNeXt("tiny", 10)
-    np.testing.assert_array_equal(fresh.stages[2][4].gamma.numpy(), np.full(384, 1e-6, dtype="float32"))
+    np.testing.assert_array_equal(ConvNeXtBlock(8).gamma.numpy(), np.full(8, 1e-6, dtype="float32"))
 
 
 # ---------------------------------------------------------------- stochastic depth
@@ -120,8 +112,7 @@ def test_drop_path_acts_per_sample_in_training_only(paddle) -> None:
     np.testing.assert_array_equal(layer(x).numpy(), x.numpy())
     layer.train()
     paddle.seed(5)
-    out = layer(x).numpy()
-    per_sample = out.reshape(400, -1)
+    per_sample = layer(x).numpy().reshape(400, -1)
     assert set(np.unique(per_sample)) == {0.0, 2.0}
     assert (per_sample == per_sample[:, :1]).all()  # one decision per sample
     assert 120 < int((per_sample[:, 0] == 0).sum()) < 280
@@ -155,6 +146,5 @@ def test_train_mode_is_stochastic_and_eval_deterministic(paddle) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("legacy", [False, True], ids=["pir", "legacy"])
 def test_export_runs_in_paddle_inference(paddle, tiny, tmp_path, legacy: bool) -> None:
-    """The exported graph (both formats) reproduces the model in Paddle Inference with oneDNN."""
-    golden.fill(tiny)
-    assert export_round_trip(tiny, 64, tmp_path / "pkg", legacy) < 1e-4
+    """Both graph formats reproduce the model in Paddle Inference with oneDNN (legacy: no sqrt binding)."""
+    assert export_round_trip(tiny, TINY, 64, tmp_path / "pkg", legacy) < 1e-4

@@ -1,16 +1,25 @@
-"""FasterNet: PaddleClas layout and sizes of T0 .. L, forward parity with PaddleClas (GELU and ReLU variants)."""
+"""FasterNet: PaddleClas layout and sizes of T0 .. L, forward parity with PaddleClas (GELU and ReLU), export."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pytest
 
-from tests.models import golden
-from tests.models.family_checks import check_layout, export_round_trip, max_golden_difference
+from tests.models.export_checks import export_round_trip
+from tests.models.shared_checks import (
+    assert_forward_at,
+    assert_matches_golden,
+    assert_paddleclas_layout,
+    family_models,
+    golden_model,
+)
 
 pytestmark = pytest.mark.paddle
 
-MODELS = ["FasterNet-T0", "FasterNet-T1", "FasterNet-T2", "FasterNet-S", "FasterNet-M", "FasterNet-L"]
+MODELS = family_models("FasterNet")
+T0 = "FasterNet-T0"
 
 
 @pytest.fixture(scope="module")
@@ -22,42 +31,37 @@ def paddle():
 
 @pytest.fixture(scope="module")
 def t0(paddle):
-    from mlcls_cli.models import build_model
+    """FasterNet-T0 (10 classes) with the golden's weights, in eval mode."""
+    return golden_model(T0)
 
-    paddle.seed(5)
-    model = build_model("FasterNet-T0", 10)
-    model.eval()
-    return model
+
+def test_the_family_has_six_models() -> None:
+    assert sorted(MODELS) == sorted(f"FasterNet-{s}" for s in ("T0", "T1", "T2", "S", "M", "L"))
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_state_dict_and_numel_equal_paddleclas(name: str) -> None:
+def test_layout_and_size_equal_paddleclas(paddle, name: str) -> None:
     from mlcls_cli.models import get_model_info
 
-    check_layout(name)
+    assert_paddleclas_layout(name)
     assert get_model_info(name).in_channels == 1280
 
 
-def test_unknown_variant_is_refused() -> None:
+def test_unknown_variant_is_refused(paddle) -> None:
     from mlcls_cli.models.backbones.fasternet import build_fasternet
 
     with pytest.raises(ValueError, match="unknown FasterNet variant"):
         build_fasternet(10, variant="XL")
 
 
-@pytest.mark.parametrize("name", ["FasterNet-T0", "FasterNet-T2"])  # GELU and ReLU
-def test_forward_matches_paddleclas(paddle, name: str) -> None:
-    from mlcls_cli.models import build_model
-
-    assert max_golden_difference(build_model(name, 10), name) < 1e-3
+@pytest.mark.parametrize("name", [T0, "FasterNet-T2"])  # GELU (T0, T1) and ReLU (T2 .. L)
+def test_forward_equals_paddleclas(paddle, name: str) -> None:
+    assert assert_matches_golden(name) < 1e-3
 
 
-def test_forward_at_224_and_non_square(paddle, t0) -> None:
-    with paddle.no_grad():
-        out = t0(paddle.rand([1, 3, 224, 224]))
-        odd = t0(paddle.rand([2, 3, 96, 160]))
-    assert list(out.shape) == [1, 10] and list(odd.shape) == [2, 10]
-    assert np.isfinite(out.numpy()).all() and np.isfinite(odd.numpy()).all()
+@pytest.mark.parametrize(("height", "width"), [(224, 224), (96, 160)])
+def test_forward_at_other_sizes(paddle, t0, height: int, width: int) -> None:
+    assert_forward_at(t0, height, width, 10)
 
 
 def test_partial_conv_touches_only_the_first_quarter(paddle) -> None:
@@ -95,8 +99,6 @@ def test_patch_embedding_batch_norm_momentum(t0) -> None:
 
 
 def test_gelu_is_exact(paddle) -> None:
-    import math
-
     from mlcls_cli.models.backbones.fasternet import GELU
 
     x = np.linspace(-4, 4, 33).astype("float32")
@@ -107,6 +109,4 @@ def test_gelu_is_exact(paddle) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("legacy", [False, True], ids=["pir", "legacy"])
 def test_export_runs_in_paddle_inference(paddle, t0, tmp_path, legacy: bool) -> None:
-    """The exported graph (both formats) reproduces the model in Paddle Inference with oneDNN."""
-    golden.fill(t0)
-    assert export_round_trip(t0, 64, tmp_path / "pkg", legacy) < 1e-4
+    assert export_round_trip(t0, T0, 64, tmp_path / "pkg", legacy) < 1e-4

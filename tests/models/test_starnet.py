@@ -1,16 +1,23 @@
-"""StarNet: PaddleClas layout and sizes of S1 .. S4, forward parity with PaddleClas, drop-path rates."""
+"""StarNet: PaddleClas layout and sizes of S1 .. S4, forward parity with PaddleClas, drop-path rates, export."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from tests.models import golden
-from tests.models.family_checks import check_layout, export_round_trip, max_golden_difference
+from tests.models.export_checks import export_round_trip
+from tests.models.shared_checks import (
+    assert_forward_at,
+    assert_matches_golden,
+    assert_paddleclas_layout,
+    family_models,
+    golden_model,
+)
 
 pytestmark = pytest.mark.paddle
 
-MODELS = ["StarNet-S1", "StarNet-S2", "StarNet-S3", "StarNet-S4"]
+MODELS = family_models("StarNet")
+S1 = "StarNet-S1"
 
 
 @pytest.fixture(scope="module")
@@ -22,36 +29,34 @@ def paddle():
 
 @pytest.fixture(scope="module")
 def s1(paddle):
-    from mlcls_cli.models import build_model
+    """StarNet-S1 (10 classes) with the golden's weights, in eval mode."""
+    return golden_model(S1)
 
-    paddle.seed(4)
-    model = build_model("StarNet-S1", 10)
-    model.eval()
-    return model
+
+def test_the_family_has_four_models() -> None:
+    assert sorted(MODELS) == [f"StarNet-S{i}" for i in range(1, 5)]
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_state_dict_and_numel_equal_paddleclas(name: str) -> None:
-    check_layout(name)
+def test_layout_and_size_equal_paddleclas(paddle, name: str) -> None:
+    assert_paddleclas_layout(name)
 
 
-def test_unknown_variant_is_refused() -> None:
+def test_unknown_variant_is_refused(paddle) -> None:
     from mlcls_cli.models.backbones.starnet import build_starnet
 
     with pytest.raises(ValueError, match="unknown StarNet variant"):
         build_starnet(10, variant="S9")
 
 
-def test_forward_matches_paddleclas(paddle, s1) -> None:
-    assert max_golden_difference(s1, "StarNet-S1") < 1e-3
+def test_forward_equals_paddleclas(paddle, s1) -> None:
+    # One golden covers the family: S1 .. S4 differ only in width and depth.
+    assert assert_matches_golden(S1, s1) < 1e-3
 
 
-def test_forward_at_224_and_non_square(paddle, s1) -> None:
-    with paddle.no_grad():
-        out = s1(paddle.rand([1, 3, 224, 224]))
-        odd = s1(paddle.rand([2, 3, 100, 75]))
-    assert list(out.shape) == [1, 10] and list(odd.shape) == [2, 10]
-    assert np.isfinite(out.numpy()).all() and np.isfinite(odd.numpy()).all()
+@pytest.mark.parametrize(("height", "width"), [(224, 224), (100, 75)])
+def test_forward_at_other_sizes(paddle, s1, height: int, width: int) -> None:
+    assert_forward_at(s1, height, width, 10)
 
 
 def test_star_block_multiplies_the_two_branches(paddle) -> None:
@@ -83,6 +88,4 @@ def test_drop_path_rates_are_the_training_configs(paddle, variant: str, last: fl
 @pytest.mark.slow
 @pytest.mark.parametrize("legacy", [False, True], ids=["pir", "legacy"])
 def test_export_runs_in_paddle_inference(paddle, s1, tmp_path, legacy: bool) -> None:
-    """The exported graph (both formats) reproduces the model in Paddle Inference with oneDNN."""
-    golden.fill(s1)
-    assert export_round_trip(s1, 64, tmp_path / "pkg", legacy) < 1e-4
+    assert export_round_trip(s1, S1, 64, tmp_path / "pkg", legacy) < 1e-4
