@@ -78,4 +78,9 @@ def test_single_label_config_shows_the_family_recipe() -> None:
     assert (train["optimizer"], train["weight_decay"], train["label_smoothing"]) == ("momentum", 3e-5, 0.1)
     assert train["randaugment"] is False and train["ema_decay"] is None
     v4 = yaml.safe_load(runner.invoke(app, ["get-config", "MobileNetV4_conv_small"]).stdout)["Train"]
-    assert (v4["optimizer"], v4["ema_decay"], v4["mixup_alpha"], v4["cutmix_alpha"]) == ("adamw", 0.9998, 0.8, 1.0)
+    assert (v4["optimizer"], v4["ema_decay"], v4["mixup_alpha"], v4["cutmix_alpha"]) == (
+        "adamw",
+        0.9998,
+        0.8,
+        1.0,
+    )

@@ -76,7 +76,10 @@ def test_train_help_shows_the_defaults_the_model_configs_give() -> None:
     text = " ".join(CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "300"}).output.split())
     assert "Train.epochs_iters. [default: from the model's config: 20 (30 for SmallCNN_ML, SmallCNN)]" in text
     # 90 models: batch size and learning rate name the quick-start model and point at get-config
-    assert "[default: from the model's config: 32 for PP-LCNet_x1_0_ML; each model's own: `mlcls get-config" in text
+    assert (
+        "[default: from the model's config: 32 for PP-LCNet_x1_0_ML; each model's own: `mlcls get-config"
+        in text
+    )
     assert "0.0001 for PP- LCNet_x1_0_ML; each model's own" in text
 
 
