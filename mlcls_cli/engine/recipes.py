@@ -10,7 +10,9 @@ Differences from PaddleClas, on purpose or for now: the schedule is cosine after
 warm-up for every family (PaddleClas's piecewise families keep a constant rate for
 PaddleX's 20 epochs: ``schedule: constant`` reproduces that and is their default here);
 the RandAugment of the recipes (PaddleClas's ``TimmAutoAugment``) is mlcls's
-``RandAugmentV4`` with the magnitude given, not a port of timm's policy.
+``RandAugmentV4`` with the magnitude given, not a port of timm's policy. Not reproduced:
+PP-LCNetV2's multi-scale sampler, ConvNeXt's gradient accumulation (``update_freq: 4``),
+CLIP's layer-wise learning-rate decay, and the AMP of some YAMLs (PaddleX drops it too).
 """
 
 from __future__ import annotations
