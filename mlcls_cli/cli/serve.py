@@ -107,8 +107,8 @@ def command(
         typer.Option(
             "--batch-max-size",
             help="Dynamic batching: requests that arrive within --batch-wait-ms share one inference call, "
-            "at most this many images (1..256; 2 or more turns batching on, 8 suits a CPU). Each request "
-            "keeps its own threshold, topK and visualize. [default: the pipeline's Serving.batch_max_size, "
+            "at most this many images (1..256; 2 or more turns batching on, e.g. 8). Each request keeps "
+            "its own threshold, topK and visualize. [default: the pipeline's Serving.batch_max_size, "
             "else 1 (off)]",
             show_default=False,
         ),

@@ -76,7 +76,7 @@ def check_batching(max_size: Any, wait_ms: Any) -> tuple[int, float]:
     if not 1 <= max_size <= MAX_BATCH_SIZE:
         raise UsageError(
             f"--batch-max-size must be within 1..{MAX_BATCH_SIZE}, got {max_size}",
-            hint="1 turns dynamic batching off; 8 suits a CPU",
+            hint="1 turns dynamic batching off; try 8",
         )
     if isinstance(wait_ms, bool) or not isinstance(wait_ms, (int, float, np.number)):
         raise UsageError(f"--batch-wait-ms must be a number, got {wait_ms!r}")
