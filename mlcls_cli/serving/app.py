@@ -33,13 +33,15 @@ ENDPOINT = "/multilabel-image-classification"
 HEALTH = "/health"
 DEFAULT_MAX_BODY_MB = 20.0
 DEFAULT_URL_TIMEOUT = 10.0
-#: Images decoded ahead of inference at most (decoding overlaps inference, memory stays bounded);
-#: with dynamic batching, twice the largest batch: one batch runs while the next one gathers.
+#: Images decoded ahead of inference at most without batching (decoding overlaps inference, memory stays bounded).
 DECODED_IMAGES_IN_FLIGHT = 4
 
 
 def decoded_images_limit(batch_max_size: int = 1) -> int:
-    """How many requests may hold a decoded image at once; the others wait for a slot (memory stays bounded)."""
+    """How many requests may hold a decoded image at once; the others wait for a slot (memory stays bounded).
+
+    With dynamic batching, twice the largest batch (at least 4): one batch runs while the next one gathers.
+    """
     return max(DECODED_IMAGES_IN_FLIGHT, 2 * batch_max_size)
 
 
