@@ -102,16 +102,43 @@ def command(
     ] = 20.0,
     backend: BackendOpt = None,
     precision: PrecisionOpt = None,
+    batch_max_size: Annotated[
+        int | None,
+        typer.Option(
+            "--batch-max-size",
+            help="Dynamic batching: requests that arrive within --batch-wait-ms share one inference call, "
+            "at most this many images (1..256; 2 or more turns batching on, e.g. 8). Each request keeps "
+            "its own threshold, topK and visualize. [default: the pipeline's Serving.batch_max_size, "
+            "else 1 (off)]",
+            show_default=False,
+        ),
+    ] = None,
+    batch_wait_ms: Annotated[
+        float | None,
+        typer.Option(
+            "--batch-wait-ms",
+            help="With batching, how long the first waiting request waits for others before its batch "
+            "runs, in milliseconds (a batch that fills up runs at once). [default: the pipeline's "
+            "Serving.batch_wait_ms, else 5]",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve the pipeline over HTTP: POST /multilabel-image-classification, GET /health (PaddleX API).
 
     Runs until Ctrl-C (exit 130). Logs, including the access log, go to stderr.
     """
     from mlcls_cli.serving.server import require_serve_deps
+    from mlcls_cli.serving.worker import DEFAULT_BATCH_WAIT_MS, check_batching
 
     require_serve_deps()
     if not max_body_mb > 0:
         raise UsageError(f"--max-body-mb must be positive, got {max_body_mb}")
+    # checked before the port is taken and the model loaded
+    check_batching(
+        1 if batch_max_size is None else batch_max_size,
+        DEFAULT_BATCH_WAIT_MS if batch_wait_ms is None else batch_wait_ms,
+    )
     if device is not None:
         from mlcls_cli.inference.device import parse_device
 
@@ -128,6 +155,22 @@ def command(
         max_body_mb=max_body_mb,
         backend=backend,
         precision=precision,
+        batch_max_size=batch_max_size,
+        batch_wait_ms=batch_wait_ms,
+    )
+
+
+def _batching(pipe: Any, max_size: int | None, wait_ms: float | None) -> tuple[int, float]:
+    """The options, else the pipeline's ``Serving.batch_max_size``/``batch_wait_ms``, else 1 (off) and 5 ms."""
+    from mlcls_cli.serving.worker import DEFAULT_BATCH_WAIT_MS, check_batching
+
+    config = getattr(pipe, "config", None)
+    if max_size is None and config is not None:
+        max_size = config.get("Serving.batch_max_size")
+    if wait_ms is None and config is not None:
+        wait_ms = config.get("Serving.batch_wait_ms")
+    return check_batching(
+        1 if max_size is None else max_size, DEFAULT_BATCH_WAIT_MS if wait_ms is None else wait_ms
     )
 
 
@@ -144,6 +187,8 @@ def _serve(
     max_body_mb: float,
     backend: str | None = None,
     precision: str | None = None,
+    batch_max_size: int | None = None,
+    batch_wait_ms: float | None = None,
 ) -> None:
     from mlcls_cli.serving.app import ENDPOINT, HEALTH, create_app
     from mlcls_cli.serving.server import (
@@ -170,7 +215,8 @@ def _serve(
             backend=backend,
             precision=precision,
         )
-        worker = InferenceWorker(pipe)
+        max_size, wait_ms = _batching(pipe, batch_max_size, batch_wait_ms)
+        worker = InferenceWorker(pipe, batch_max_size=max_size, batch_wait_ms=wait_ms)
         visualize = bool(getattr(pipe, "visualize", True))  # Serving.visualize of the pipeline config
         app = create_app(
             worker, visualize_default=visualize, allow_url_inputs=urls_allowed, max_body_mb=max_body_mb
@@ -185,7 +231,12 @@ def _serve(
         console.success(f"serving on {url}  (POST {ENDPOINT}, GET {HEALTH}; Ctrl-C stops)")
         console.info(
             f"URL inputs {'allowed' if urls_allowed else 'refused (403)'}; body limit {max_body_mb:g} MiB; "
-            f"visualize default {str(visualize).lower()}"
+            f"visualize default {str(visualize).lower()}; "
+            + (
+                f"dynamic batching: up to {max_size} requests per inference, waiting up to {wait_ms:g} ms"
+                if max_size > 1
+                else "no batching"
+            )
         )
         if console.state.json:
             console.emit_json_line(
@@ -194,6 +245,8 @@ def _serve(
                     "endpoint": url + ENDPOINT,
                     "health": url + HEALTH,
                     "allow_url_inputs": urls_allowed,
+                    "batch_max_size": max_size,
+                    "batch_wait_ms": wait_ms,
                 }
             )
         make_server(app, quiet=console.state.quiet).run(sockets=[sock])

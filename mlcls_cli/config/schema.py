@@ -234,6 +234,9 @@ PIPELINE_SCHEMA: dict[str, Spec] = {
     "use_hpip": S("bool", nullable=True),
     "hpi_config": S("any", subtree=True, **_ignored),
     "Serving.visualize": S("bool"),
+    # mlcls only: dynamic batching of `mlcls serve` (its --batch-max-size and --batch-wait-ms beat these)
+    "Serving.batch_max_size": S("int", nullable=True, minimum=1),
+    "Serving.batch_wait_ms": S("float", nullable=True, minimum=0),
     "Serving.extra": S("any", subtree=True, **_ignored),
     # the 3.0-beta layout (Global.pipeline_name + Pipeline.model) is accepted too
     "Global.pipeline_name": S(

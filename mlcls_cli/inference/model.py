@@ -152,21 +152,27 @@ class ClassificationModel:
         called with each :class:`~mlcls_cli.inference.inputs.InputFailure`.
         """
         size = self.batch_size if batch_size is None else _batch_size(batch_size)
-        if threshold is not None:
-            limits = self.postprocessor.thresholds(threshold)
-        elif self.threshold is not None:
-            limits = self.threshold
-        else:
-            limits = self.postprocessor.default_thresholds
+        limits = self.call_thresholds(threshold)
         if top_k is not None and topk is not None and top_k != topk:
             raise UsageError(f"top_k={top_k} and topk={topk} disagree", hint="give one of them")
-        wanted = top_k if top_k is not None else topk
-        k = self.top_k if wanted is None else check_top_k(wanted)
+        k = self.call_top_k(top_k if top_k is not None else topk)
         report = self._failure_handler(on_error)
         self.failures = []
         return self._stream(input, size, limits, k, report)
 
     __call__ = predict
+
+    def call_thresholds(self, threshold: Any = None) -> np.ndarray:
+        """Per-class thresholds a ``predict`` call uses for ``threshold`` (None: the model's); UsageError if bad."""
+        if threshold is not None:
+            return self.postprocessor.thresholds(threshold)
+        if self.threshold is not None:
+            return self.threshold
+        return self.postprocessor.default_thresholds
+
+    def call_top_k(self, top_k: Any = None) -> int | None:
+        """The top-k a ``predict`` call uses for ``top_k`` (None: the model's); UsageError if bad."""
+        return self.top_k if top_k is None else check_top_k(top_k)
 
     def _load(self, item: InputItem) -> Prepared:
         return prepare(item, self.preprocessor, self.urls)

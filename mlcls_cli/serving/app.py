@@ -33,8 +33,17 @@ ENDPOINT = "/multilabel-image-classification"
 HEALTH = "/health"
 DEFAULT_MAX_BODY_MB = 20.0
 DEFAULT_URL_TIMEOUT = 10.0
-#: Images decoded ahead of inference at most (decoding overlaps inference, memory stays bounded).
+#: Images decoded ahead of inference at most without batching (decoding overlaps inference, memory stays bounded).
 DECODED_IMAGES_IN_FLIGHT = 4
+
+
+def decoded_images_limit(batch_max_size: int = 1) -> int:
+    """How many requests may hold a decoded image at once; the others wait for a slot (memory stays bounded).
+
+    With dynamic batching, twice the largest batch (at least 4): one batch runs while the next one gathers.
+    """
+    return max(DECODED_IMAGES_IN_FLIGHT, 2 * batch_max_size)
+
 
 log = logging.getLogger("mlcls.serving")
 
@@ -74,7 +83,7 @@ def create_app(
     )
     app.state.worker = worker
     # Decoded images waiting for the worker are the big allocations: bound how many exist at once.
-    decoded_slots = asyncio.Semaphore(DECODED_IMAGES_IN_FLIGHT)
+    decoded_slots = asyncio.Semaphore(decoded_images_limit(getattr(worker, "batch_max_size", 1)))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,8 @@ def test_help_lists_the_options() -> None:
         "--allow-url-inputs",
         "--no-allow-url-inputs",
         "--max-body-mb",
+        "--batch-max-size",
+        "--batch-wait-ms",
         "--json",
     ):
         assert option in result.output
@@ -70,8 +73,11 @@ def test_missing_service_packages_exit_69() -> None:
         (["--threshold", "[0.5,"], "not valid JSON"),
         (["--port", "70000"], "0..65535"),
         (["--pipeline", "no_such_pipeline"], "does not exist"),
+        (["--batch-max-size", "0"], "--batch-max-size must be within 1..256"),
+        (["--batch-max-size", "300"], "--batch-max-size must be within 1..256"),
+        (["--batch-wait-ms", "-1"], "--batch-wait-ms must be a finite number >= 0"),
     ],
-    ids=["device", "body-limit", "threshold", "port", "pipeline"],
+    ids=["device", "body-limit", "threshold", "port", "pipeline", "batch-size-0", "batch-size-300", "wait"],
 )
 def test_bad_options_exit_2(args: list[str], fragment: str) -> None:
     proc = _mlcls("serve", "--port", "0", *args)
@@ -132,3 +138,40 @@ def test_serve_process_end_to_end(pipeline_yaml: Path) -> None:
     assert out == "", "stdout holds only the one JSON line"
     assert "serving on http://127.0.0.1:" in err and "Traceback" not in err
     assert '"POST /multilabel-image-classification HTTP/1.1" 200' in err  # the access log is on stderr
+
+
+@pytest.mark.paddle
+@pytest.mark.slow
+def test_serve_process_with_batching_from_the_pipeline_config(pipeline_yaml: Path, tmp_path: Path) -> None:
+    config = tmp_path / "batched.yaml"
+    # Serving.batch_max_size from the file, the wait from the command line (long: the 4 requests fill one batch)
+    config.write_text(
+        pipeline_yaml.read_text(encoding="utf-8") + "  batch_max_size: 4\n  batch_wait_ms: 1\n",
+        encoding="utf-8",
+    )
+    args = ["--pipeline", str(config), "--port", "0", "--json", "--batch-wait-ms", "60000"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlcls_cli", "serve", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        assert line, proc.stderr.read() if proc.stderr else ""
+        info = json.loads(line)
+        assert (info["batch_max_size"], info["batch_wait_ms"]) == (4, 60000.0)
+        payloads = [{"image": b64(image_bytes(seed)), "visualize": False} for seed in range(4)]
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            answers = list(pool.map(lambda p: requests.post(info["endpoint"], json=p, timeout=120), payloads))
+        assert [a.status_code for a in answers] == [200] * 4
+        assert len({json.dumps(a.json()["result"]) for a in answers}) == 4
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert out == "", "stdout holds only the one JSON line"
+    assert "dynamic batching: up to 4 requests per inference, waiting up to 60000 ms" in err
+    # logged when the server stops: the four requests made one batch
+    assert "dynamic batching: 4 image(s) in 1 inference call(s), 4.00 per call; sizes 4x1" in err

@@ -203,3 +203,25 @@ def test_body_limit_counts_a_chunked_body() -> None:
 def test_body_limit_rejects_a_bad_content_length() -> None:
     status, body, _ = _run(BodyLimitMiddleware(_Recorder(), 10), [b"x"], [(b"content-length", b"ten")])
     assert status == 400 and "Content-Length" in json.loads(body)["errorMsg"]
+
+
+def test_batching_settings_options_beat_the_pipeline_config() -> None:
+    from mlcls_cli.cli.serve import _batching
+    from mlcls_cli.config import resolve_config
+    from mlcls_cli.errors import ConfigError
+
+    class Pipe:
+        def __init__(self, *overrides: str) -> None:
+            self.config = resolve_config(
+                "image_multilabel_classification", overrides=overrides, kind="pipeline"
+            )
+
+    assert _batching(Pipe(), None, None) == (1, 5.0)  # off by default
+    configured = Pipe("Serving.batch_max_size=4", "Serving.batch_wait_ms=2.5")
+    assert _batching(configured, None, None) == (4, 2.5)
+    assert _batching(configured, 8, None) == (8, 2.5)
+    assert _batching(configured, None, 0.0) == (4, 0.0)
+    assert _batching(configured, 1, 10.0) == (1, 10.0)  # an option turns batching off again
+    for bad in ("Serving.batch_max_size=0", "Serving.batch_wait_ms=-1", "Serving.batch_size=4"):
+        with pytest.raises(ConfigError, match=r"Serving\.batch"):
+            Pipe(bad)
