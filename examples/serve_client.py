@@ -3,9 +3,13 @@
     mlcls serve --pipeline image_multilabel_classification &        # in another terminal
     python examples/serve_client.py photo.jpg
     python examples/serve_client.py photo.jpg --url http://127.0.0.1:8080 --threshold 0.3 --save out.jpg
+    python examples/serve_client.py photo.jpg --url http://127.0.0.1:8081 --topk 3   # a single-label server
 
 Prints one line per label, ``score<TAB>id<TAB>name``, highest score first. With
 ``--save`` the server draws the labels onto the picture and it is written there.
+A multi-label server answers ``POST /multilabel-image-classification`` (``threshold``),
+a single-label one ``POST /image-classification`` (``topk``); the client asks the
+first and, when the server says it runs a single-label model, the second.
 Exits 1 with the server's message when the request is refused.
 """
 
@@ -29,17 +33,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--threshold", type=float, default=None, help="score threshold (default: the model's)"
     )
+    parser.add_argument(
+        "--topk", type=int, default=None, help="classes to return from a single-label server (default: its 5)"
+    )
     parser.add_argument("--save", type=Path, default=None, help="write the labelled picture (JPEG) here")
     args = parser.parse_args(argv)
 
-    payload = {
-        "image": base64.b64encode(args.image.read_bytes()).decode("ascii"),
-        "threshold": args.threshold,
-        "visualize": args.save is not None,
-    }
-    response = requests.post(
-        args.url.rstrip("/") + "/multilabel-image-classification", json=payload, timeout=60
-    )
+    image = base64.b64encode(args.image.read_bytes()).decode("ascii")
+    base = args.url.rstrip("/")
+    payload = {"image": image, "threshold": args.threshold, "visualize": args.save is not None}
+    response = requests.post(base + "/multilabel-image-classification", json=payload, timeout=60)
+    if response.status_code == 404 and "single-label" in response.json().get("errorMsg", ""):
+        if args.threshold is not None:
+            print("note: a single-label server has no threshold; --threshold is ignored", file=sys.stderr)
+        payload = {"image": image, "topk": args.topk, "visualize": args.save is not None}
+        response = requests.post(base + "/image-classification", json=payload, timeout=60)
     body = response.json()
     if response.status_code != 200:
         print(f"error {body['errorCode']}: {body['errorMsg']}", file=sys.stderr)

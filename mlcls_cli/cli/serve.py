@@ -41,15 +41,17 @@ def _parse_threshold(text: str | None) -> Any:
 @cli_command(json_help='Once listening, print one JSON line {"url", "endpoint", "health", ...} on stdout.')
 def command(
     pipeline: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--pipeline",
             "-p",
-            help="Pipeline name (image_multilabel_classification or multi_label_image_classification) "
-            "or a pipeline YAML from `mlcls get-config`.",
+            help="Pipeline name (image_multilabel_classification, multi_label_image_classification or "
+            "image_classification) or a pipeline YAML from `mlcls get-config`. [default: the one of "
+            "--model/--model-dir's task, else image_multilabel_classification]",
             autocompletion=complete_pipeline,
+            show_default=False,
         ),
-    ] = DEFAULT_PIPELINE,
+    ] = None,
     model: Annotated[
         str | None,
         typer.Option(
@@ -124,7 +126,8 @@ def command(
         ),
     ] = None,
 ) -> None:
-    """Serve the pipeline over HTTP: POST /multilabel-image-classification, GET /health (PaddleX API).
+    """Serve the pipeline over HTTP: POST /multilabel-image-classification (multi-label) or
+    POST /image-classification (single-label), GET /health (PaddleX API).
 
     Runs until Ctrl-C (exit 130). Logs, including the access log, go to stderr.
     """
@@ -143,6 +146,10 @@ def command(
         from mlcls_cli.inference.device import parse_device
 
         parse_device(device)  # a typo fails before the port is taken and the model loaded
+    if pipeline is None:
+        from mlcls_cli.serving.server import pipeline_for_model
+
+        pipeline = pipeline_for_model(model, model_dir) or DEFAULT_PIPELINE
     _serve(
         pipeline,
         model=model,
@@ -190,7 +197,7 @@ def _serve(
     batch_max_size: int | None = None,
     batch_wait_ms: float | None = None,
 ) -> None:
-    from mlcls_cli.serving.app import ENDPOINT, HEALTH, create_app
+    from mlcls_cli.serving.app import HEALTH, create_app, endpoint_for
     from mlcls_cli.serving.server import (
         bind_socket,
         bound_url,
@@ -217,6 +224,12 @@ def _serve(
         )
         max_size, wait_ms = _batching(pipe, batch_max_size, batch_wait_ms)
         worker = InferenceWorker(pipe, batch_max_size=max_size, batch_wait_ms=wait_ms)
+        if threshold is not None and worker.task == "image_classification":
+            raise UsageError(
+                "--threshold applies to multi-label models; a single-label model returns its top-k classes",
+                hint="drop --threshold (clients choose k with the request's topk)",
+            )
+        endpoint = endpoint_for(worker.task)
         visualize = bool(getattr(pipe, "visualize", True))  # Serving.visualize of the pipeline config
         app = create_app(
             worker, visualize_default=visualize, allow_url_inputs=urls_allowed, max_body_mb=max_body_mb
@@ -228,7 +241,7 @@ def _serve(
             )
             if urls_allowed:
                 console.warn("URL inputs are on: clients can make this server fetch any URL it can reach")
-        console.success(f"serving on {url}  (POST {ENDPOINT}, GET {HEALTH}; Ctrl-C stops)")
+        console.success(f"serving on {url}  (POST {endpoint}, GET {HEALTH}; Ctrl-C stops)")
         console.info(
             f"URL inputs {'allowed' if urls_allowed else 'refused (403)'}; body limit {max_body_mb:g} MiB; "
             f"visualize default {str(visualize).lower()}; "
@@ -242,7 +255,7 @@ def _serve(
             console.emit_json_line(
                 {
                     "url": url,
-                    "endpoint": url + ENDPOINT,
+                    "endpoint": url + endpoint,
                     "health": url + HEALTH,
                     "allow_url_inputs": urls_allowed,
                     "batch_max_size": max_size,

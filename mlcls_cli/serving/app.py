@@ -1,7 +1,8 @@
-"""The FastAPI application: PaddleX's multi-label classification API, with every error as JSON.
+"""The FastAPI application: PaddleX's image classification APIs, with every error as JSON.
 
-Routes: ``POST /multilabel-image-classification`` (operation ``infer``) and
-``GET /health``. Successful answers are ``{"logId", "result", "errorCode": 0,
+Routes: ``POST /multilabel-image-classification`` (operation ``infer``) for a
+multi-label model or ``POST /image-classification`` for a single-label one (the
+other task's route answers 404 naming the right one), and ``GET /health``. Successful answers are ``{"logId", "result", "errorCode": 0,
 "errorMsg": "Success"}``; every failure, including unknown routes and wrong
 methods, is ``{"logId", "errorCode": <HTTP status>, "errorMsg"}``. Bad input gets
 a 4xx; only a bug in the server gives 500.
@@ -25,11 +26,12 @@ from mlcls_cli import __version__
 from mlcls_cli.serving.errors import ApiError, error_body, new_log_id, validation_message
 from mlcls_cli.serving.inputs import decode_base64, decode_image, fetch_image_url
 from mlcls_cli.serving.limits import BodyLimitMiddleware
-from mlcls_cli.serving.schemas import InferRequest, normalise_threshold
+from mlcls_cli.serving.schemas import ClsInferRequest, InferRequest, normalise_threshold
 from mlcls_cli.serving.worker import InferenceWorker, Prediction
 from mlcls_cli.utils.urls import url_scheme
 
 ENDPOINT = "/multilabel-image-classification"
+CLS_ENDPOINT = "/image-classification"
 HEALTH = "/health"
 DEFAULT_MAX_BODY_MB = 20.0
 DEFAULT_URL_TIMEOUT = 10.0
@@ -60,6 +62,11 @@ def encode_jpeg_base64(image: Any) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def endpoint_for(task: str) -> str:
+    """The inference route of a task (PaddleX's paths)."""
+    return CLS_ENDPOINT if task == "image_classification" else ENDPOINT
+
+
 def create_app(
     worker: InferenceWorker,
     *,
@@ -76,10 +83,12 @@ def create_app(
     downloaded images; ``url_timeout`` (seconds) bounds each download.
     """
     max_bytes = max(1, int(max_body_mb * 1024 * 1024))
+    single = worker.task == "image_classification"
+    kind = "single-label" if single else "multi-label"
     app = FastAPI(
-        title="mlcls multi-label image classification",
+        title=f"mlcls {kind} image classification",
         version=__version__,
-        description="PaddleX-compatible image multi-label classification service.",
+        description=f"PaddleX-compatible {kind} image classification service.",
     )
     app.state.worker = worker
     # Decoded images waiting for the worker are the big allocations: bound how many exist at once.
@@ -107,14 +116,9 @@ def create_app(
     async def health() -> dict[str, Any]:
         return {"logId": new_log_id(), "errorCode": 0, "errorMsg": "Healthy"}
 
-    @app.post(ENDPOINT, operation_id="infer", summary="Classify an image (multi-label)")
-    async def infer(body: InferRequest) -> JSONResponse:
+    async def classify(image: str, threshold: Any, top_k: int | None, visualize: bool) -> JSONResponse:
         log_id = new_log_id()
-        threshold = normalise_threshold(body.threshold, worker.num_classes)
-        visualize = visualize_default if body.visualize is None else body.visualize
-        top_k = body.inferenceParams.topK if body.inferenceParams is not None else None
-
-        scheme = url_scheme(body.image)
+        scheme = url_scheme(image)
         if scheme is not None:
             if not allow_url_inputs:
                 raise ApiError(
@@ -122,10 +126,10 @@ def create_app(
                     "URL inputs are disabled on this server; send the image as base64, "
                     "or start the server with --allow-url-inputs",
                 )
-            url = body.image.strip()
+            url = image.strip()
             data = await run_in_threadpool(fetch_image_url, url, max_bytes=max_bytes, timeout=url_timeout)
         else:
-            data = await run_in_threadpool(decode_base64, body.image)
+            data = await run_in_threadpool(decode_base64, image)
         async with decoded_slots:
             picture = await run_in_threadpool(decode_image, data)
             prediction: Prediction = await worker.predict_async(
@@ -135,6 +139,31 @@ def create_app(
         if visualize and prediction.image is not None:
             result["image"] = await run_in_threadpool(encode_jpeg_base64, prediction.image)
         return JSONResponse({"logId": log_id, "result": result, "errorCode": 0, "errorMsg": "Success"})
+
+    if single:
+
+        @app.post(CLS_ENDPOINT, operation_id="infer", summary="Classify an image (single-label)")
+        async def infer_single_label(body: ClsInferRequest) -> JSONResponse:
+            visualize = visualize_default if body.visualize is None else body.visualize
+            top_k = body.topk
+            if top_k is None and body.inferenceParams is not None:
+                top_k = body.inferenceParams.topK
+            return await classify(body.image, None, top_k, visualize)
+
+    else:
+
+        @app.post(ENDPOINT, operation_id="infer", summary="Classify an image (multi-label)")
+        async def infer(body: InferRequest) -> JSONResponse:
+            threshold = normalise_threshold(body.threshold, worker.num_classes)
+            visualize = visualize_default if body.visualize is None else body.visualize
+            top_k = body.inferenceParams.topK if body.inferenceParams is not None else None
+            return await classify(body.image, threshold, top_k, visualize)
+
+    other = ENDPOINT if single else CLS_ENDPOINT
+
+    @app.post(other, include_in_schema=False)
+    async def other_task(_: Request) -> JSONResponse:
+        raise ApiError(404, f"this server runs a {kind} model: POST {endpoint_for(worker.task)}, not {other}")
 
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_bytes)
     return app

@@ -1,7 +1,10 @@
-"""Request body of ``POST /multilabel-image-classification`` and the threshold checks.
+"""Request bodies of ``POST /multilabel-image-classification`` and ``POST /image-classification``, and
+the threshold checks.
 
-The shape follows PaddleX (``image``, ``threshold``, ``visualize``); the
-``inferenceParams.topK`` of the PaddleX documents is accepted too. Unknown keys
+The shapes follow PaddleX: ``image``, ``threshold``, ``visualize`` for the multi-label
+service (the ``inferenceParams.topK`` of the PaddleX documents is accepted too);
+``image``, ``topk``, ``visualize`` for the single-label one (and 3.0-beta's
+``inferenceParams.topK``). Unknown keys
 are ignored, as in PaddleX. Types are checked by pydantic (422 with one sentence
 per problem, see :func:`~mlcls_cli.serving.errors.validation_message`);
 :func:`normalise_threshold` then checks what depends on the model (list length,
@@ -43,6 +46,20 @@ class InferRequest(BaseModel):
         description="Return the picture with its labels (default: the pipeline's Serving.visualize).",
     )
     inferenceParams: InferenceParams | None = None
+
+
+class ClsInferRequest(BaseModel):
+    """Body of ``POST /image-classification`` (PaddleX's single-label service)."""
+
+    image: str = Field(description="Base64 of the image file's bytes (no data: prefix), or an http(s) URL.")
+    topk: int | None = Field(
+        default=None, ge=1, description="Return the k best classes (null: the model's top-k, 5)."
+    )
+    visualize: bool | None = Field(
+        default=None,
+        description="Return the picture labelled with the top-1 class (default: the pipeline's Serving.visualize).",
+    )
+    inferenceParams: InferenceParams | None = None  # PaddleX 3.0-beta's {"inferenceParams": {"topK": k}}
 
 
 def _finite(value: Any, where: str) -> float:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+from pathlib import Path
 from typing import Any
 
 from mlcls_cli.errors import IOFailure, ModelUnavailableError, UsageError
@@ -118,6 +119,27 @@ def make_server(app: Any, *, quiet: bool = False) -> Any:
         server_header=False,
     )
     return uvicorn.Server(config)
+
+
+def pipeline_for_model(model: str | None, model_dir: str | os.PathLike[str] | None) -> str | None:
+    """``image_classification`` when the model named (or the package given) is single-label, else None."""
+    from mlcls_cli.models.registry import MODELS, TASK_CLS
+
+    if model_dir is not None:
+        from mlcls_cli.errors import ConfigError, InputMissingError
+        from mlcls_cli.models.export import read_inference_config
+
+        root = Path(model_dir).expanduser()
+        for folder in (root, root / "inference", root / "best_model" / "inference"):  # as predict finds it
+            try:
+                post = read_inference_config(folder).get("PostProcess") or {}
+            except (ConfigError, InputMissingError):
+                continue
+            return "image_classification" if isinstance(post, dict) and "Topk" in post else None
+        return None  # the loader reports what is wrong
+    if model is not None and model in MODELS and MODELS[model].task == TASK_CLS:
+        return "image_classification"
+    return None
 
 
 def load_pipeline(

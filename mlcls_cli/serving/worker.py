@@ -236,11 +236,12 @@ class _Batcher:
                 job.future.set_result(kept)
 
 
-def _labelled_picture(image: Image.Image, kept: Any) -> Image.Image:
-    """``image`` with the banner of its kept labels, as the pipeline's result draws it."""
+def _labelled_picture(image: Image.Image, kept: Any, task: str) -> Image.Image:
+    """``image`` labelled as the pipeline's result draws it (the kept labels, or the top-1 class)."""
     from mlcls_cli.inference.result import MLClassResult
 
     result = MLClassResult(
+        task=task,
         input_path=None,
         class_ids=kept.class_ids,
         scores=kept.scores,
@@ -287,6 +288,13 @@ class InferenceWorker:
     def batch_sizes(self) -> dict[int, int]:
         """How many inference calls the batch thread ran, by number of images: ``{size: calls}``."""
         return self._batcher.sizes() if self._batcher is not None else {}
+
+    @property
+    def task(self) -> str:
+        """The served model's task: ``image_multilabel_classification`` or ``image_classification``."""
+        from mlcls_cli.models.registry import TASK_ML
+
+        return str(getattr(self.pipeline, "task", TASK_ML))
 
     @property
     def num_classes(self) -> int | None:
@@ -339,7 +347,9 @@ class InferenceWorker:
         self._batcher.submit(_Job(tensor, limits, k, future, time.monotonic()))
         kept = await asyncio.wrap_future(future)
         categories = categories_of(kept.class_ids, kept.scores, kept.label_names)
-        picture = await loop.run_in_executor(None, _labelled_picture, image, kept) if visualize else None
+        picture = (
+            await loop.run_in_executor(None, _labelled_picture, image, kept, self.task) if visualize else None
+        )
         return Prediction(categories=categories, image=picture)
 
     def close(self) -> None:

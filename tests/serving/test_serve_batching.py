@@ -58,6 +58,8 @@ class _ColourPredictor:
     """Probabilities = the red, green, blue of each image's top-left pixel; a batch with a black image fails."""
 
     label_list = ("red", "green", "blue")
+    task = "image_multilabel_classification"
+    topk = None  # multi-label packages set no top-k
     threshold = 0.0
     device = "cpu"
     backend = "stand-in"
