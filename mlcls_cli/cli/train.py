@@ -179,7 +179,15 @@ def summary_rows(summary: dict[str, Any]) -> tuple[list[tuple[str, str]], list[t
             f"{fmt(last[metric])} model, {fmt(last[f'{metric}_ema'])} EMA (epoch {last['epoch']})"
             + (f"; {', '.join(others)}" if others else ""),
         ),
-        ("epochs / image size", f"{summary['epochs']} / {summary['image_size']} px"),
+        (
+            "epochs / image size",
+            (
+                f"{summary['epochs_run']} of {summary['epochs']} (early stop)"
+                if summary.get("stopped_early")
+                else str(summary["epochs"])
+            )
+            + f" / {summary['image_size']} px",
+        ),
         ("device", summary["device"] + (f" x{summary['nproc']}" if summary.get("nproc", 1) > 1 else "")),
         (
             "training time",
@@ -191,6 +199,7 @@ def summary_rows(summary: dict[str, Any]) -> tuple[list[tuple[str, str]], list[t
         ("inference package", best["inference_dir"]),
         *([("ONNX graph", best["onnx"])] if best.get("onnx") else []),
         ("train_result.json", summary["train_result"]),
+        *([("training curves", summary["training_curves"])] if summary.get("training_curves") else []),
     ]
     return figures, paths
 

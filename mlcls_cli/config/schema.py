@@ -163,6 +163,8 @@ MODULE_SCHEMA: dict[str, Spec] = {
     "Train.eval_interval": S("int", minimum=1),
     "Train.save_interval": S("int", minimum=1),
     "Train.keep_epoch_checkpoints": S("int", nullable=True, minimum=0),
+    "Train.early_stop_patience": S("int", nullable=True, minimum=0),
+    "Train.early_stop_min_delta": S("float", minimum=0),
     "Train.image_size": S("int", minimum=16),
     "Train.nproc": S("int", nullable=True, minimum=1),
     "Train.seed": S("int", minimum=0),

@@ -35,6 +35,7 @@ METRICS_LOG = "metrics.jsonl"
 CONFIG_YAML = "config.yaml"
 LABEL_DICT = "label_dict.txt"
 INFERENCE_DIR = "inference"
+CURVES_FILE = "training_curves.png"
 LAST_SLOTS = 5
 
 
@@ -81,6 +82,20 @@ class RunFiles:
     def metric(self, record: dict[str, Any]) -> None:
         """Append one JSON record to ``metrics.jsonl``."""
         _append_line(self.metrics_path, json.dumps(record, ensure_ascii=False, default=_plain))
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        """The records of ``metrics.jsonl`` in order (a torn last line from a killed run is skipped)."""
+        if not self.metrics_path.is_file():
+            return []
+        records: list[dict[str, Any]] = []
+        for line in self.metrics_path.read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict):
+                records.append(record)
+        return records
 
     def prune_metrics(self, last_step: int) -> int:
         """Drop the ``metrics.jsonl`` records with a ``step`` beyond ``last_step``; returns how many were dropped."""

@@ -164,3 +164,51 @@ def confusion_matrix_plot(
     ax.set_ylabel("true class")
     ax.set_title(title, fontsize=10)
     return save_png(fig, path, DPI)
+
+
+def training_curves(records: Sequence[dict[str, Any]], metric: str, path: str | os.PathLike[str]) -> Path:
+    """Draw a run's ``metrics.jsonl`` records: training loss, learning rate, and the raw and EMA metric per epoch.
+
+    The x axis is in epochs (a logged step at iteration i of n in epoch e sits at e - 1 + i/n).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    train = [r for r in records if r.get("type") == "train" and r.get("iters")]
+    evals = [r for r in records if r.get("type") == "eval"]
+    x_train = [r["epoch"] - 1 + r["iter"] / r["iters"] for r in train]
+    fig = Figure(figsize=(13.0, 3.8), dpi=DPI)
+    FigureCanvasAgg(fig)
+    loss_ax, lr_ax, metric_ax = (fig.add_subplot(1, 3, i) for i in (1, 2, 3))
+    loss_ax.plot(x_train, [r["loss"] for r in train], color="#d62728", linewidth=1.2)
+    loss_ax.set_title("training loss (mean over each log interval)", fontsize=10)
+    lr_ax.plot(x_train, [r["lr"] for r in train], color="#9467bd", linewidth=1.2)
+    lr_ax.set_title("learning rate", fontsize=10)
+    lr_ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
+    epochs = [r["epoch"] for r in evals]
+    raw = [_nan(r.get(metric)) for r in evals]
+    ema = [_nan(r.get(f"{metric}_ema")) for r in evals]
+    metric_ax.plot(epochs, raw, marker="o", markersize=3, color="#1f77b4", label="model")
+    if any(not np.isnan(v) for v in ema):
+        metric_ax.plot(epochs, ema, marker="s", markersize=3, color="#2ca02c", label="EMA")
+    best = [(r["best_epoch"], r["best"]) for r in evals if r.get("best") is not None and r.get("best_epoch")]
+    if best:
+        epoch, value = best[-1]
+        metric_ax.scatter([epoch], [value], s=80, facecolors="none", edgecolors="#ff7f0e", zorder=3)
+        metric_ax.annotate(f"best {value:.4f}", (epoch, value), textcoords="offset points", xytext=(0, 8),
+                           ha="center", fontsize=8, color="#ff7f0e")  # fmt: skip
+    metric_ax.margins(y=0.15)  # room for the "best" label above the top point
+    metric_ax.set_title(f"validation {metric}", fontsize=10)
+    if epochs:
+        metric_ax.legend(fontsize=8, loc="lower right")
+    for ax in (loss_ax, lr_ax, metric_ax):
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.tick_params(labelsize=8)
+    if not train:
+        loss_ax.text(0.5, 0.5, "no training records", ha="center", va="center", transform=loss_ax.transAxes)
+    return save_png(fig, path, DPI)
+
+
+def _nan(value: Any) -> float:
+    return float("nan") if value is None else float(value)

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from mlcls_cli import console
 from mlcls_cli.engine.checkpoint import BEST, LATEST
-from mlcls_cli.engine.outputs import CONFIG_YAML, LABEL_DICT, METRICS_LOG, TRAIN_LOG, TRAIN_RESULT
+from mlcls_cli.engine.outputs import CONFIG_YAML, CURVES_FILE, LABEL_DICT, METRICS_LOG, TRAIN_LOG, TRAIN_RESULT
 from mlcls_cli.errors import IOFailure, OutputBusyError, UsageError
 from mlcls_cli.hub.lock import HeldLock
 from mlcls_cli.utils.atomic import replace_dir
@@ -41,9 +41,15 @@ from mlcls_cli.utils.atomic import replace_dir
 LOCK_FILE = ".mlcls_train.lock"
 PREVIOUS_RUN = "previous_run"
 # what `mlcls eval` writes into the run's folder (its default --output): stale once a new run starts
-EVAL_FILES = ("evaluate_result.json", "pr_curves.png", "ap_per_class.png", "thresholds.json")
+EVAL_FILES = (
+    "evaluate_result.json",
+    "pr_curves.png",
+    "ap_per_class.png",
+    "thresholds.json",
+    "confusion_matrix.png",
+)
 #: Files that describe a run; ``--overwrite`` keeps them with the best model in ``previous_run/``.
-RECORD_FILES = (TRAIN_RESULT, TRAIN_LOG, METRICS_LOG, CONFIG_YAML, LABEL_DICT, *EVAL_FILES)
+RECORD_FILES = (TRAIN_RESULT, TRAIN_LOG, METRICS_LOG, CONFIG_YAML, LABEL_DICT, CURVES_FILE, *EVAL_FILES)
 #: Any of these in the folder means it holds an earlier run (``config.yaml`` alone may be the user's).
 RUN_MARKERS = (TRAIN_RESULT, TRAIN_LOG, METRICS_LOG, EVAL_FILES[0], BEST, LATEST)
 _EPOCH_DIR = re.compile(r"^epoch_\d+$")

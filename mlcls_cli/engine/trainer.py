@@ -55,7 +55,7 @@ from mlcls_cli.engine.distributed import (
     write_debug_seen,
     write_debug_weights,
 )
-from mlcls_cli.engine.outputs import INFERENCE_DIR, RunFiles, TrainResult
+from mlcls_cli.engine.outputs import CURVES_FILE, INFERENCE_DIR, RunFiles, TrainResult
 from mlcls_cli.errors import ConfigError, DatasetError, ModelUnavailableError, TrainingError, UsageError
 from mlcls_cli.models.export import ONNX_FILE
 from mlcls_cli.models.registry import TASK_CLS, TASK_ML
@@ -114,6 +114,8 @@ class TrainPlan:
     cutmix_alpha: float = 0.0
     interpolation: str = "bilinear"
     crop_scale_min: float = 0.08
+    early_stop_patience: int | None = None  # epochs without a strict improvement of the best metric
+    early_stop_min_delta: float = 0.0
     config_text: str = ""
     dataset_identity: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -398,6 +400,8 @@ def plan_training(
         eval_interval=int(cfg.get("Train.eval_interval")),
         save_interval=int(cfg.get("Train.save_interval")),
         keep_epoch_checkpoints=_optional_int(cfg.get("Train.keep_epoch_checkpoints", 3)),
+        early_stop_patience=_optional_int(cfg.get("Train.early_stop_patience")) or None,
+        early_stop_min_delta=float(cfg.get("Train.early_stop_min_delta") or 0.0),
         pretrained=pretrained,
         resume=resume,
         overwrite=bool(overwrite),
@@ -552,6 +556,8 @@ class _Progress:
     best: float = -1.0
     best_epoch: int = 0
     best_weights: str = "raw"
+    improved_epoch: int = 0  # the last epoch whose score beat the best by more than early_stop_min_delta
+    stopped_early: int = 0  # the epoch at which early stopping ended the run (0: it did not)
     last_eval: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     images: int = 0
@@ -792,6 +798,7 @@ class Trainer:
         p.best = float(states.get("best_metric", -1.0))
         p.best_epoch = int(states.get("best_epoch", 0))
         p.best_weights = str(states.get("best_weights", "raw"))
+        p.improved_epoch = int(states.get("improved_epoch", p.best_epoch))
         p.last_eval = dict(states.get("last_eval") or {})
         p.seconds = float(states.get("seconds", 0.0))
         p.images = int(states.get("images", 0))
@@ -843,7 +850,13 @@ class Trainer:
             f"epochs {plan.epochs}, batch {plan.batch_size}{' per process' if plan.nproc > 1 else ''}, "
             f"lr {plan.learning_rate:g}, warmup {warmup}, image size {plan.image_size}, "
             f"EMA {ema}, AMP {'O1' if plan.amp else 'off'}, seed {plan.seed}, "
-            f"{self.task.describe_loss(plan)}, loader workers {workers}\n"
+            f"{self.task.describe_loss(plan)}, loader workers {workers}"
+            + (
+                f", early stop after {plan.early_stop_patience} epochs without a new best"
+                if plan.early_stop_patience
+                else ""
+            )
+            + "\n"
             f"pretrained: {plan.pretrained or 'none (from scratch)'}; output: {self.out}"
         )
         self._log(header)
@@ -894,6 +907,8 @@ class Trainer:
             self._save_epoch(epoch, evaluated)
             for hook in self.hooks:
                 hook(self, epoch)
+            if evaluated and self._early_stop(epoch):
+                return
             stop = all_reduce_sum([float(self._stop_requested)], self.world)[0] > 0
             if stop and epoch < plan.epochs:
                 self._stop_requested = True
@@ -1051,6 +1066,8 @@ class Trainer:
             "metrics": {k: _num(v) for k, v in (ema_scores if use_ema else raw_scores).items()},
         }
         improved = score is not None and not math.isnan(score) and score >= p.best
+        if improved and (not p.improved_epoch or score > p.best + self.plan.early_stop_min_delta):
+            p.improved_epoch = epoch
         if improved:
             p.best, p.best_epoch, p.best_weights = float(score), epoch, ("ema" if use_ema else "raw")
         if not self.world.is_main:
@@ -1081,6 +1098,22 @@ class Trainer:
         self._show_eval_table(epoch, raw, ema, improved)
         if improved:
             self._save_best(epoch)
+
+    def _early_stop(self, epoch: int) -> bool:
+        """True when ``Train.early_stop_patience`` epochs passed without an improvement (logged once)."""
+        patience, p = self.plan.early_stop_patience, self.progress
+        if not patience or epoch >= self.plan.epochs or epoch - p.improved_epoch < patience:
+            return False
+        p.stopped_early = epoch
+        self._log(
+            f"early stopping after epoch {epoch}: no improvement of {self.metric} for {epoch - p.improved_epoch} "
+            f"epochs (Train.early_stop_patience={patience}); best {p.best:.5f} at epoch {p.best_epoch}"
+        )
+        if self.world.is_main:
+            self.files.metric(
+                {"type": "event", "event": "early_stop", "step": p.step, "epoch": epoch, "best": _num(p.best)}
+            )
+        return True
 
     def _show_eval_table(self, epoch: int, raw: float, ema: float | None, improved: bool) -> None:
         if console.state.quiet:
@@ -1115,6 +1148,7 @@ class Trainer:
             "best_metric": p.best,
             "best_epoch": p.best_epoch,
             "best_weights": p.best_weights,
+            "improved_epoch": p.improved_epoch,
             "last_eval": p.last_eval,
             "metric": p.last_eval.get("raw") if p.last_eval.get("epoch") == epoch else None,
             "scheduler": self.schedule.state_dict(),
@@ -1246,6 +1280,7 @@ class Trainer:
         self.files.metric(
             {"type": "event", "event": "done", "step": p.step, "best": p.best, "best_epoch": p.best_epoch}
         )
+        curves = self._draw_curves()
         last = p.last_eval
         return {
             "done_flag": True,
@@ -1255,6 +1290,8 @@ class Trainer:
             "device": plan.device,
             "nproc": plan.nproc,
             "epochs": plan.epochs,
+            "epochs_run": p.epoch,
+            "stopped_early": bool(p.stopped_early),
             "image_size": plan.image_size,
             "num_classes": plan.num_classes,
             "task": plan.task,
@@ -1275,10 +1312,21 @@ class Trainer:
                 **{k: v for k, v in (last.get("metrics") or {}).items() if k != self.metric},
             },
             "train_result": str(self.result.path),
+            "training_curves": str(curves) if curves else None,
             "train_seconds": round(p.seconds, 2),
             "images_per_s": round(ips, 2) if ips else None,
             "resumed_from": plan.resume,
         }
+
+    def _draw_curves(self) -> Path | None:
+        """Write ``training_curves.png`` from ``metrics.jsonl`` (a failure only warns: the training is done)."""
+        from mlcls_cli.engine.plots import training_curves
+
+        try:
+            return training_curves(self.files.read_metrics(), self.metric, self.out / CURVES_FILE)
+        except Exception as exc:  # noqa: BLE001 (a picture must not fail a finished training)
+            console.warn(f"{CURVES_FILE} not drawn: {exc}")
+            return None
 
     def _export(self, model: Any, inference_dir: Path) -> str | None:
         """Write ``best_model/inference`` (with ``inference.onnx`` when asked); returns why ONNX failed, or None.
