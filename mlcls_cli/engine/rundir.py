@@ -33,7 +33,14 @@ from pathlib import Path
 
 from mlcls_cli import console
 from mlcls_cli.engine.checkpoint import BEST, LATEST
-from mlcls_cli.engine.outputs import CONFIG_YAML, CURVES_FILE, LABEL_DICT, METRICS_LOG, TRAIN_LOG, TRAIN_RESULT
+from mlcls_cli.engine.outputs import (
+    CONFIG_YAML,
+    CURVES_FILE,
+    LABEL_DICT,
+    METRICS_LOG,
+    TRAIN_LOG,
+    TRAIN_RESULT,
+)
 from mlcls_cli.errors import IOFailure, OutputBusyError, UsageError
 from mlcls_cli.hub.lock import HeldLock
 from mlcls_cli.utils.atomic import replace_dir

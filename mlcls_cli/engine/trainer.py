@@ -1324,7 +1324,7 @@ class Trainer:
 
         try:
             return training_curves(self.files.read_metrics(), self.metric, self.out / CURVES_FILE)
-        except Exception as exc:  # noqa: BLE001 (a picture must not fail a finished training)
+        except Exception as exc:  # a picture must not fail a finished training
             console.warn(f"{CURVES_FILE} not drawn: {exc}")
             return None
 
