@@ -303,6 +303,20 @@ def _digest48(value: Any) -> float:
     return float(int.from_bytes(hashlib.sha256(text).digest()[:6], "big"))
 
 
+def same_run_fields(plan: dict[str, Any], start: dict[str, int]) -> dict[str, Any]:
+    """What every node of a run must agree on: the plan less :data:`NODE_LOCAL_FIELDS`, and the start point.
+
+    The dataset is compared by content (class names, list digests), not by its path.
+    """
+    fields = {k: v for k, v in plan.items() if k not in NODE_LOCAL_FIELDS}
+    fields["pretrained"] = bool(plan.get("pretrained"))
+    identity = fields.get("dataset_identity")
+    if isinstance(identity, dict):
+        fields["dataset_identity"] = {k: v for k, v in identity.items() if k != "dir"}
+    fields.update({f"start {k}": v for k, v in start.items()})
+    return fields
+
+
 def check_same_run(plan: dict[str, Any], start: dict[str, int], world: World) -> None:
     """Raise ConfigError (78) on every rank when the ranks were not started with the same run.
 
@@ -319,9 +333,7 @@ def check_same_run(plan: dict[str, Any], start: dict[str, int], world: World) ->
 
     from mlcls_cli import __version__
 
-    fields = {k: v for k, v in plan.items() if k not in NODE_LOCAL_FIELDS}
-    fields["pretrained"] = bool(plan.get("pretrained"))
-    fields.update({f"start {k}": v for k, v in start.items()})
+    fields = same_run_fields(plan, start)
     names = sorted(fields)
     versions = f"mlcls {__version__}, paddle {paddle.__version__}"
     row = np.zeros(3 + _CHECK_SLOTS, dtype=np.float64)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -25,6 +26,7 @@ from mlcls_cli.engine.distributed import (
     launch_env,
     node_dirs,
     resolve_nodes,
+    same_run_fields,
 )
 from mlcls_cli.errors import MlclsError, UsageError
 from tests.conftest import SAMPLE_DATASET
@@ -200,6 +202,42 @@ def test_world_statements() -> None:
     assert describe_batch(16, 1) == "" and describe_batch(16, 8) == " per process (128 per step)"
 
 
+def test_nodes_may_differ_in_paths_and_devices_but_not_in_the_run() -> None:
+    from mlcls_cli.engine.trainer import TrainPlan
+
+    def plan(**changes: object) -> dict:
+        base = TrainPlan("SmallCNN_ML", "/a/ds", "/a/out", ["x", "y"], 2, 2, 0.1, 1, 32)
+        data = {
+            **base.to_dict(),
+            "dataset_identity": {"dir": "/a/ds", "classes": ["x", "y"], "train": {"sha256": "1"}},
+        }
+        data.update(changes)
+        return data
+
+    start = {"epoch": 0, "batch": 0, "step": 0}
+    other_node = plan(
+        dataset_dir="/mnt/b/ds",
+        output_dir="/b/out",
+        device="gpu:4,5",
+        node_rank=1,
+        pretrained="/b/cache/w.pdparams",
+        dataset_identity={"dir": "/mnt/b/ds", "classes": ["x", "y"], "train": {"sha256": "1"}},
+    )
+    assert same_run_fields(plan(pretrained="/a/cache/w.pdparams"), start) == same_run_fields(
+        other_node, start
+    )
+    assert same_run_fields(plan(), start) != same_run_fields(plan(pretrained="/a/w.pdparams"), start)
+    assert same_run_fields(plan(), start) != same_run_fields(plan(epochs=3), start)
+    assert same_run_fields(plan(), start) != same_run_fields(
+        plan(nproc=2), start
+    )  # as many processes per node
+    assert same_run_fields(plan(), start) != same_run_fields(
+        plan(), {**start, "epoch": 2}
+    )  # another resume point
+    lists = {"dir": "/a/ds", "classes": ["x", "y"], "train": {"sha256": "2"}}
+    assert same_run_fields(plan(), start) != same_run_fields(plan(dataset_identity=lists), start)
+
+
 def test_overwrite_on_node_0_leaves_other_nodes_files_alone(tmp_path: Path) -> None:
     from mlcls_cli.engine.rundir import overwrite_earlier_run
 
@@ -240,13 +278,13 @@ def _stop(procs: list[subprocess.Popen[str]], outs: list[Path]) -> None:
 
 
 def _two_nodes(
-    tmp_path: Path, dataset: Path, outs: list[Path], extra: list[list[str]], timeout: float = 300
+    tmp_path: Path, datasets: list[Path], outs: list[Path], extra: list[list[str]], timeout: float = 300
 ) -> list[subprocess.CompletedProcess[str]]:
     """Run `mlcls train` as node 0 and node 1 of 2 on 127.0.0.1 at once; their results, in node order."""
     port = _free_port()
     env = {**os.environ, "MLCLS_DEBUG_SEEN_DIR": str(tmp_path / "seen")}
     procs = []
-    for rank, (out, more) in enumerate(zip(outs, extra, strict=True)):
+    for rank, (dataset, out, more) in enumerate(zip(datasets, outs, extra, strict=True)):
         cmd = [
             sys.executable,
             "-m",
@@ -277,8 +315,9 @@ def _two_nodes(
 @pytest.mark.paddle
 def test_two_nodes_train_together_and_node_0_alone_writes_outputs(tmp_path: Path) -> None:
     made = make_dataset(tmp_path / "ds", classes=3, train=10, val=5)
+    copy = shutil.copytree(made.root, tmp_path / "elsewhere" / "ds")  # node 1's copy of the dataset
     outs = [tmp_path / "node0", tmp_path / "node1"]
-    node0, node1 = _two_nodes(tmp_path, made.root, outs, [[], []])
+    node0, node1 = _two_nodes(tmp_path, [made.root, copy], outs, [[], []])
     assert node0.returncode == 0, node0.stderr[-3000:]
     assert node1.returncode == 0, node1.stderr[-3000:]
 
@@ -333,7 +372,7 @@ def _arg(args: list[str], option: str) -> str:
 def test_nodes_started_with_different_settings_stop_and_say_what_differs(tmp_path: Path) -> None:
     made = make_dataset(tmp_path / "ds", classes=3, train=6, val=3)
     outs = [tmp_path / "node0", tmp_path / "node1"]
-    node0, node1 = _two_nodes(tmp_path, made.root, outs, [[], ["--lr", "0.5"]])
+    node0, node1 = _two_nodes(tmp_path, [made.root, made.root], outs, [[], ["--lr", "0.5"]])
     for proc in (node0, node1):
         assert proc.returncode == 78, proc.stderr[-3000:]
         assert "node 1 (rank 1) was not started with the same run as node 0; not the same: learning_rate" in (
