@@ -57,12 +57,15 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mlcls_cli import console
 from mlcls_cli.errors import ConfigError, ExitCode, MlclsError, OutputBusyError, TrainingError, UsageError
+
+if TYPE_CHECKING:
+    from mlcls_cli.hub.lock import HeldLock
 
 JOB_DIR = ".mlcls_dist"
 LOG_DIR = "log"
@@ -528,7 +531,7 @@ def _clear_job_files(job_dir: Path) -> None:
                 path.unlink(missing_ok=True)
 
 
-def _lock_node(job_dir: Path, nodes: Nodes) -> Any:
+def _lock_node(job_dir: Path, nodes: Nodes) -> HeldLock:
     """Lock the job folder of node R > 0 (its ``--output`` is never claimed); raise exit 75 when taken."""
     from mlcls_cli.errors import IOFailure
     from mlcls_cli.hub.lock import HeldLock

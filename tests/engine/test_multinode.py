@@ -93,11 +93,28 @@ def test_a_bad_master_is_a_usage_error(tmp_path: Path, master: str, says: str) -
     assert f"--master {master!r}" in result.stderr and says in result.stderr
 
 
+def _not_here() -> str:
+    """A documentation address (RFC 5737) that is not one of this machine's (a sandbox may use one)."""
+    for ip in ("198.51.100.7", "203.0.113.7", "192.0.2.77"):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((ip, 0))
+            except OSError:
+                return ip
+    pytest.skip("every documentation address is local here")
+
+
 def test_node_0_must_own_the_master_address(tmp_path: Path) -> None:
-    # 192.0.2.1 is TEST-NET-1 (RFC 5737): never an address of this machine
-    result = _train(tmp_path, "--nnodes", "2", "--node-rank", "0", "--master", "192.0.2.1:6170")
+    ip = _not_here()
+    result = _train(tmp_path, "--nnodes", "2", "--node-rank", "0", "--master", f"{ip}:6170")
     assert result.exit_code == 2
-    assert "192.0.2.1 is not an address of this machine" in result.stderr
+    assert f"{ip} is not an address of this machine" in result.stderr
+    assert (
+        _train(
+            tmp_path, "--nnodes", "2", "--node-rank", "0", "--master", "no-such-host.invalid:6170"
+        ).exit_code
+        == 2
+    )
 
 
 def test_the_config_keys_work_and_the_options_beat_them(tmp_path: Path) -> None:
