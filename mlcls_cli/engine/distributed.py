@@ -32,12 +32,14 @@ Launcher traps (environment.md section 4): ``CUDA_VISIBLE_DEVICES`` must be unse
 never empty, for a CPU run, and ``--devices`` is only passed for GPUs. With several nodes
 (read in paddle 3.3's ``launch/controllers/master.py`` and ``collective.py``): a launcher starts
 the rendezvous server only when the master's host is ``127.0.0.1`` or the address it believes is
-its own (``gethostbyname(getfqdn())``, often ``127.0.1.1`` from ``/etc/hosts``), and node 0
-advertises that same address for the workers' TCP store; so node 0's launcher gets ``--host``
-set to the master's address (checked to belong to the machine), and the master is passed as an
-IPv4 address (the launcher splits it on ``:`` and never resolves a host name itself). The
-launcher's environment variables (``PADDLE_MASTER``, ``PADDLE_RANK``, ``PADDLE_TRAINER_ID``,
-``POD_IP``, ...) override its command line, so they are removed from its environment.
+its own (``gethostbyname(getfqdn())``, often ``127.0.1.1`` from ``/etc/hosts``), comparing them
+as text, and node 0 advertises that same address for the workers' TCP store. Measured with bare
+launchers and the master on a machine's ``eth0`` address while its host name resolves to
+``127.0.0.1``: no launcher serves, and all wait forever ("master not ready"). So node 0's
+launcher gets ``--host`` set to the master's address (checked to belong to the machine), and
+the master is passed as an IPv4 address (a host name would never match). The launcher's
+environment variables (``PADDLE_MASTER``, ``PADDLE_RANK``, ``PADDLE_TRAINER_ID``, ``POD_IP``,
+...) override its command line, so they are removed from its environment.
 """
 
 from __future__ import annotations

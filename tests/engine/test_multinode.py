@@ -28,7 +28,7 @@ from mlcls_cli.engine.distributed import (
     resolve_nodes,
     same_run_fields,
 )
-from mlcls_cli.errors import MlclsError, UsageError
+from mlcls_cli.errors import MlclsError, OutputBusyError, UsageError
 from tests.conftest import SAMPLE_DATASET
 from tests.datasets import make_dataset
 
@@ -253,6 +253,30 @@ def test_nodes_may_differ_in_paths_and_devices_but_not_in_the_run() -> None:
     )  # another resume point
     lists = {"dir": "/a/ds", "classes": ["x", "y"], "train": {"sha256": "2"}}
     assert same_run_fields(plan(), start) != same_run_fields(plan(dataset_identity=lists), start)
+
+
+def test_a_node_above_0_never_checks_its_output_folder(tmp_path: Path) -> None:
+    from mlcls_cli.config import resolve_config
+    from mlcls_cli.engine.rundir import lock_output
+    from mlcls_cli.engine.trainer import plan_training
+
+    def cfg(rank: int, *extra: str) -> object:
+        nodes = ["Global.nnodes=2", f"Global.node_rank={rank}", "Global.master=127.0.0.1:6170"]
+        return resolve_config(
+            "SmallCNN_ML",
+            overrides=[f"Global.output={tmp_path}", "Global.device=cpu", *nodes, *extra],
+        )
+
+    (tmp_path / "train.log").write_text("node 0's run, on a shared filesystem")
+    lock = lock_output(tmp_path)  # node 0 is training into it
+    try:
+        plan = plan_training(cfg(1), SAMPLE_DATASET)[0]  # neither busy (75) nor an earlier run (2)
+        assert (plan.nnodes, plan.node_rank, plan.master) == (2, 1, "127.0.0.1:6170")
+        assert plan_training(cfg(1, "Train.resume_path=auto"), SAMPLE_DATASET)[0].resume is None
+        with pytest.raises(OutputBusyError):  # node 0 owns the folder
+            plan_training(cfg(0), SAMPLE_DATASET)
+    finally:
+        lock.release()
 
 
 def test_overwrite_on_node_0_leaves_other_nodes_files_alone(tmp_path: Path) -> None:
