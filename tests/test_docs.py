@@ -204,6 +204,12 @@ NOT_RUN = {
     "train ./dataset/mlcls_nus_examples --device cpu --nproc 2 --image-size 224": (
         "20 epochs at 224 px: too slow here (tests/engine/test_distributed.py runs 2 CPU processes)"
     ),
+    "train ./dataset/mlcls_nus_examples --device gpu:0,1,2,3 --nnodes 2 --node-rank 0 --master 10.0.0.1:6170": (
+        "needs two machines with four GPUs (tests/engine/test_multinode.py runs two CPU nodes on 127.0.0.1)"
+    ),
+    "train ./dataset/mlcls_nus_examples --device gpu:0,1,2,3 --nnodes 2 --node-rank 1 --master 10.0.0.1:6170": (
+        "needs two machines with four GPUs (tests/engine/test_multinode.py runs two CPU nodes on 127.0.0.1)"
+    ),
     "train ./dataset/mlcls_nus_examples --resume auto": (
         "continues an interrupted run (tests/cli/test_train_eval_cli.py resumes after a real Ctrl-C)"
     ),

@@ -96,7 +96,35 @@ def command(
         ),
     ] = None,
     nproc: Annotated[
-        int | None, typer.Option("--nproc", min=1, help="Data-parallel CPU processes (Train.nproc).")
+        int | None,
+        typer.Option("--nproc", min=1, help="Data-parallel CPU processes (per node) (Train.nproc)."),
+    ] = None,
+    nnodes: Annotated[
+        int | None,
+        typer.Option(
+            "--nnodes",
+            min=1,
+            help="Machines training together (Global.nnodes); each runs this command with its --node-rank. "
+            "[default: 1]",
+        ),
+    ] = None,
+    node_rank: Annotated[
+        int | None,
+        typer.Option(
+            "--node-rank",
+            min=0,
+            help="This machine's rank, 0 to nnodes-1 (Global.node_rank); node 0 writes the outputs. "
+            "[default: 0]",
+        ),
+    ] = None,
+    master: Annotated[
+        str | None,
+        typer.Option(
+            "--master",
+            metavar="HOST:PORT",
+            help="Node 0's address and a free port there, the same on every node (Global.master); "
+            "needed with --nnodes > 1.",
+        ),
     ] = None,
     no_pretrained: Annotated[
         bool,
@@ -136,17 +164,28 @@ def command(
             "Train.resume_path": resume,
             "Train.image_size": image_size,
             "Train.nproc": nproc,
+            "Global.nnodes": nnodes,
+            "Global.node_rank": node_rank,
+            "Global.master": master,
         },
         overrides=overrides,
         kind="model",
     )
     plan, spec = plan_training(cfg, dataset, overwrite=overwrite)
-    if spec.distributed:
+    if spec.distributed or plan.nnodes > 1:
         from mlcls_cli.engine.distributed import run_launched
 
-        console.info(
-            f"starting {spec.nproc} data-parallel processes on {spec.label()} (paddle.distributed.launch)"
-        )
+        if plan.nnodes > 1:
+            each = "process" if spec.nproc == 1 else "processes"
+            console.info(
+                f"node {plan.node_rank} of {plan.nnodes}: starting {spec.nproc} data-parallel {each} on "
+                f"{spec.label()}, {spec.nproc * plan.nnodes} in all; waiting for all nodes at {plan.master} "
+                "(paddle.distributed.launch)"
+            )
+        else:
+            console.info(
+                f"starting {spec.nproc} data-parallel processes on {spec.label()} (paddle.distributed.launch)"
+            )
         summary = run_launched(
             plan.to_dict(), output_dir=Path(plan.output_dir), nproc=spec.nproc, gpu_ids=spec.ids
         )
@@ -154,13 +193,30 @@ def command(
         summary = Trainer(plan).fit()
     if console.state.json:
         console.emit_json(summary)
+    elif summary.get("node_rank"):
+        render_node_summary(summary)
     else:
         render_summary(summary)
+
+
+def render_node_summary(summary: dict[str, Any]) -> None:
+    """Print what a node R > 0 did (the results are on node 0) as ``key: value`` lines on stdout."""
+    import sys
+
+    rank, count = summary["node_rank"], summary["nnodes"]
+    rows = [
+        ("node", f"{rank} of {count} finished; node 0 holds the results (its --output)"),
+        ("logs", summary["log_dir"]),
+    ]
+    sys.stdout.write("".join(f"{key}: {value}\n" for key, value in rows))
+    sys.stdout.flush()
 
 
 def summary_rows(summary: dict[str, Any]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """The summary as ``(key, value)`` rows: the figures, and the result paths (never shortened)."""
     best, last = summary["best"], summary["last"]
+    nproc, nnodes = summary.get("nproc", 1), summary.get("nnodes", 1)
+    on_nodes = f" on {nnodes} nodes ({nproc * nnodes} processes)" if nnodes > 1 else ""
 
     def fmt(value: Any) -> str:
         return "-" if value is None else f"{value:.4f}"
@@ -188,7 +244,7 @@ def summary_rows(summary: dict[str, Any]) -> tuple[list[tuple[str, str]], list[t
             )
             + f" / {summary['image_size']} px",
         ),
-        ("device", summary["device"] + (f" x{summary['nproc']}" if summary.get("nproc", 1) > 1 else "")),
+        ("device", summary["device"] + (f" x{nproc}" if nproc > 1 else "") + on_nodes),
         (
             "training time",
             f"{summary['train_seconds']:.1f} s" + (f" ({speed:.1f} images/s)" if speed else ""),

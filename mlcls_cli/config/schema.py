@@ -146,6 +146,11 @@ MODULE_SCHEMA: dict[str, Spec] = {
     "Global.dataset_dir": S("str", nullable=True),
     "Global.device": S("str", nullable=True),
     "Global.output": S("str"),
+    # several machines (`mlcls train --nnodes/--node-rank/--master`); node rank and master are checked by
+    # mlcls_cli.engine.distributed.resolve_nodes (rank < nnodes, HOST:PORT) when training starts
+    "Global.nnodes": S("int", nullable=True, minimum=1),
+    "Global.node_rank": S("int", nullable=True, minimum=0),
+    "Global.master": S("str", nullable=True),
     "Global.export_with_pir": S("bool", nullable=True, **_ignored),
     "CheckDataset.convert.enable": S("bool"),
     "CheckDataset.convert.src_dataset_type": S("str", nullable=True, choices=("COCO",)),

@@ -15,7 +15,10 @@
   its other checkpoints (``latest/``, ``epoch_N/``) and launcher logs are deleted.
 
 Only the process that owns the folder (a single-process trainer, or the launching
-parent) calls :func:`claim_output`; launched workers never decide.
+parent) calls :func:`claim_output`; launched workers never decide. In a multi-node run only
+node 0 owns its ``--output``: a node R > 0 never claims, refuses or clears its folder (it may
+be node 0's, on a shared filesystem) and writes only under ``.mlcls_dist/node<R>/`` and
+``log/node<R>/``, which an ``--overwrite`` on node 0 leaves alone.
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ _EPOCH_DIR = re.compile(r"^epoch_\d+$")
 _STAGING = re.compile(rf"^\.({BEST}|{LATEST}|{PREVIOUS_RUN}|epoch_\d+)\.(save|old)-")
 _LAUNCH_DIR = ".mlcls_dist"
 _LAUNCH_LOG_DIR = "log"
+_NODE_DIR = re.compile(r"^node\d+$")
 # what paddle.distributed.launch writes into its --log_dir (job id "default")
 _LAUNCH_LOG = re.compile(r"^(workerlog\.\d+|envlog\.(init\.)?\d+|backup_env\.\d+\.json|default\.[^/]+\.log)$")
 
@@ -215,6 +219,17 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
+def _node_dirs(job_dir: Path) -> list[Path]:
+    """The job folders of nodes R > 0 (``node<R>/``) in ``.mlcls_dist`` (see mlcls_cli.engine.distributed)."""
+    return [p for p in job_dir.iterdir() if p.is_dir() and _NODE_DIR.match(p.name)]
+
+
+def _remove_files(folder: Path) -> None:
+    for path in folder.iterdir():
+        if path.is_file() or path.is_symlink():
+            path.unlink()
+
+
 def overwrite_earlier_run(output_dir: str | os.PathLike[str]) -> Cleared:
     """Move the earlier run's best model and records to ``previous_run/``; delete its other checkpoints.
 
@@ -233,7 +248,9 @@ def overwrite_earlier_run(output_dir: str | os.PathLike[str]) -> Cleared:
             replace_dir(staged, out / PREVIOUS_RUN)
             cleared.kept = keep
         for path in sorted(out.iterdir()):
-            if path.name == LATEST or path.name == _LAUNCH_DIR or _EPOCH_DIR.match(path.name):
+            if path.name == _LAUNCH_DIR and path.is_dir() and _node_dirs(path):
+                _remove_files(path)  # another node's job folder (a shared --output) may be in use
+            elif path.name == LATEST or path.name == _LAUNCH_DIR or _EPOCH_DIR.match(path.name):
                 cleared.deleted.append(path.name + ("/" if path.is_dir() else ""))
                 _remove(path)
         logs = out / _LAUNCH_LOG_DIR

@@ -49,9 +49,13 @@ from mlcls_cli.engine.distributed import (
     World,
     all_reduce_sum,
     average_entries,
+    check_same_run,
+    describe_batch,
+    describe_world,
     gather_strided,
     gpu_id_for_worker,
     init_parallel,
+    resolve_nodes,
     write_debug_seen,
     write_debug_weights,
 )
@@ -90,7 +94,10 @@ class TrainPlan:
     resume: str | None = None
     overwrite: bool = False
     device: str = "cpu"
-    nproc: int = 1
+    nproc: int = 1  # processes per node
+    nnodes: int = 1  # machines (Global.nnodes); the world is nnodes x nproc processes
+    node_rank: int = 0  # this machine's rank (Global.node_rank); node 0 holds the outputs
+    master: str | None = None  # node 0's rendezvous IP:PORT (Global.master, resolved)
     seed: int = 0
     num_workers: int | None = None
     ema_decay: float | None = 0.9997
@@ -278,16 +285,23 @@ def _check_resume_fits(plan: TrainPlan) -> None:
         console.info(f"the dataset moved from {saved_dir} to {plan.dataset_dir}; its lists are unchanged")
 
 
-def _resume_point(spec: Any, output: Path, overwrite: bool) -> str | None:
+def _resume_point(spec: Any, output: Path, overwrite: bool, *, owner: bool = True) -> str | None:
     """The checkpoint prefix to continue (None: a new run), after checking the output folder suits the run.
 
     ``auto`` continues the folder's newest checkpoint, or starts a new run in a folder
     without any run. A new run into a folder holding an earlier run needs ``overwrite``
     (:mod:`mlcls_cli.engine.rundir`); a folder another training holds is refused (75).
+    Not ``owner`` (a node R > 0 of a multi-node run, which writes no outputs): the folder is
+    not checked, since it may be node 0's on a shared filesystem.
     """
     from mlcls_cli.engine.checkpoint import find_auto_checkpoint
     from mlcls_cli.engine.rundir import continues_in, earlier_run, probe_output, refuse_earlier_run
 
+    if not owner:
+        if spec and str(spec).strip().lower() == "auto":
+            found = find_auto_checkpoint(output)
+            return None if found is None else str(found)
+        return str(resolve_resume_path(spec, output)) if spec else None
     probe_output(output)
     resume: str | None = None
     if spec and str(spec).strip().lower() == "auto":
@@ -327,13 +341,14 @@ def plan_training(
     from mlcls_cli.engine.device import resolve_device
     from mlcls_cli.models.registry import get_model_info
 
+    nodes = resolve_nodes(cfg.get("Global.nnodes"), cfg.get("Global.node_rank"), cfg.get("Global.master"))
     source = dataset if dataset is not None else cfg.get("Global.dataset_dir")
     if not source:
         raise UsageError(
             "no dataset given", hint="mlcls train path/to/dataset --model NAME (or set Global.dataset_dir)"
         )
     output = Path(str(cfg.get("Global.output"))).expanduser().resolve()
-    resume = _resume_point(cfg.get("Train.resume_path"), output, overwrite)
+    resume = _resume_point(cfg.get("Train.resume_path"), output, overwrite, owner=nodes.node_rank == 0)
     model_name = str(cfg.get("Global.model"))
     info = get_model_info(model_name)
     from mlcls_cli.data.dataset_type import require_dataset_type
@@ -386,6 +401,8 @@ def plan_training(
     set_dotted(cfg.data, "Global.output", str(output))
     set_dotted(cfg.data, "Train.num_classes", len(names))
     set_dotted(cfg.data, "Train.nproc", spec.nproc)
+    set_dotted(cfg.data, "Global.nnodes", nodes.nnodes)
+    set_dotted(cfg.data, "Global.node_rank", nodes.node_rank)
     plan = TrainPlan(
         model_name=model_name,
         dataset_dir=str(root),
@@ -407,6 +424,9 @@ def plan_training(
         overwrite=bool(overwrite),
         device=spec.config_value(),
         nproc=spec.nproc,
+        nnodes=nodes.nnodes,
+        node_rank=nodes.node_rank,
+        master=nodes.master,
         seed=int(cfg.get("Train.seed", 0) or 0),
         num_workers=cfg.get("Train.num_workers"),
         ema_decay=float(decay) if decay else None,
@@ -629,6 +649,9 @@ class Trainer:
         if world.is_main:
             self.files.prepare()
         self._build()
+        p = self.progress
+        start = {"epoch": p.epoch, "batch": p.batch, "step": p.step, "iters_per_epoch": self.iters_per_epoch}
+        check_same_run(plan.to_dict(), start, world)
         previous_handler = self._install_sigint()
         try:
             self._start_outputs()
@@ -846,8 +869,8 @@ class Trainer:
         header = (
             f"mlcls {__version__}: training {plan.model_name} on {plan.dataset_dir} "
             f"({len(self.train_set)} train / {len(self.val_samples)} val images, {plan.num_classes} classes)\n"
-            f"device {plan.device}{f' x{plan.nproc} processes' if plan.nproc > 1 else ''}, "
-            f"epochs {plan.epochs}, batch {plan.batch_size}{' per process' if plan.nproc > 1 else ''}, "
+            f"device {plan.device}{describe_world(plan.nproc, plan.nnodes)}, epochs {plan.epochs}, "
+            f"batch {plan.batch_size}{describe_batch(plan.batch_size, self.world.world_size)}, "
             f"lr {plan.learning_rate:g}, warmup {warmup}, image size {plan.image_size}, "
             f"EMA {ema}, AMP {'O1' if plan.amp else 'off'}, seed {plan.seed}, "
             f"{self.task.describe_loss(plan)}, loader workers {workers}"
@@ -1289,6 +1312,8 @@ class Trainer:
             "output": str(self.out),
             "device": plan.device,
             "nproc": plan.nproc,
+            "nnodes": plan.nnodes,
+            "world_size": self.world.world_size,
             "epochs": plan.epochs,
             "epochs_run": p.epoch,
             "stopped_early": bool(p.stopped_early),
