@@ -33,6 +33,7 @@ from pathlib import Path
 
 from mlcls_cli import console
 from mlcls_cli.engine.checkpoint import BEST, LATEST
+from mlcls_cli.engine.loggers import MLFLOW_RUN_FILE, TENSORBOARD_DIR, VDL_DIR
 from mlcls_cli.engine.outputs import CONFIG_YAML, LABEL_DICT, METRICS_LOG, TRAIN_LOG, TRAIN_RESULT
 from mlcls_cli.errors import IOFailure, OutputBusyError, UsageError
 from mlcls_cli.hub.lock import HeldLock
@@ -43,7 +44,18 @@ PREVIOUS_RUN = "previous_run"
 # what `mlcls eval` writes into the run's folder (its default --output): stale once a new run starts
 EVAL_FILES = ("evaluate_result.json", "pr_curves.png", "ap_per_class.png", "thresholds.json")
 #: Files that describe a run; ``--overwrite`` keeps them with the best model in ``previous_run/``.
-RECORD_FILES = (TRAIN_RESULT, TRAIN_LOG, METRICS_LOG, CONFIG_YAML, LABEL_DICT, *EVAL_FILES)
+#: The experiment loggers' folders count (an MLflow store, ``mlruns/``, holds many runs and stays).
+RECORD_FILES = (
+    TRAIN_RESULT,
+    TRAIN_LOG,
+    METRICS_LOG,
+    CONFIG_YAML,
+    LABEL_DICT,
+    *EVAL_FILES,
+    VDL_DIR,
+    TENSORBOARD_DIR,
+    MLFLOW_RUN_FILE,
+)
 #: Any of these in the folder means it holds an earlier run (``config.yaml`` alone may be the user's).
 RUN_MARKERS = (TRAIN_RESULT, TRAIN_LOG, METRICS_LOG, EVAL_FILES[0], BEST, LATEST)
 _EPOCH_DIR = re.compile(r"^epoch_\d+$")
