@@ -244,7 +244,7 @@ class VisualDLLogger(ExperimentLogger):
         if info.resumed and logdir.is_dir():
             for old in logdir.glob("vdlrecords.*.log"):
                 old.unlink()
-        self.writer = LogWriter(logdir=str(logdir))
+        self.writer = LogWriter(logdir=str(logdir), flush_secs=30)
         self.file = Path(self.writer.file_name)
         hparams = {k: (str(v).lower() if isinstance(v, bool) else v) for k, v in info.hparams.items()}
         self.writer.add_hparams(
@@ -298,10 +298,12 @@ class TensorBoardLogger(ExperimentLogger):
                 self.record(record)
 
     def record(self, record: dict[str, Any]) -> None:
-        """Add each curve value as a scalar at the record's step (its wall time when it has one)."""
+        """Add each curve value as a scalar at the record's step (its wall time when it has one); flush each epoch."""
         walltime = float(record["time"]) if isinstance(record.get("time"), (int, float)) else None
         for tag, value in curves(record).items():
             self.writer.add_scalar(tag, value, int(record["step"]), walltime=walltime)
+        if record.get("type") != "train":
+            self.writer.flush()  # on disk before the epoch's checkpoint: a killed run loses no point a resume keeps
 
     def finish(self, final: dict[str, float], step: int) -> None:
         """Add the final metrics as scalars, and the config with them to TensorBoard's HParams (run ``hparams``)."""
