@@ -479,3 +479,25 @@ def test_a_logger_failing_mid_run_does_not_stop_training(
     client, run = _mlflow_run(tmp_path)  # the other logger went on to the end
     assert run.info.status == "FINISHED"
     assert _mlflow_curves(client, run)["train/loss"] == _expected(_records(tmp_path), "train", "loss")
+
+
+@pytest.mark.paddle
+@pytest.mark.slow
+def test_two_cpu_processes_log_once_through_the_plan(tmp_path: Path, mlflow_env: None) -> None:
+    """The launched workers get the loggers in their plan; only rank 0 writes (one event file, one run)."""
+    import subprocess
+
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlcls_cli", "train", str(SAMPLE_DATASET), "--model", "SmallCNN_ML", *RUN_ARGS,
+         "--nproc", "2", "-O", str(out), "--logger", "tensorboard", "--logger", "mlflow"],
+        env={**os.environ, "CUDA_VISIBLE_DEVICES": ""}, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    records = _records(out)
+    assert len(list((out / "tensorboard").glob("events.out.tfevents.*"))) == 1
+    _, scalars = _tensorboard_scalars(out / "tensorboard")
+    assert scalars["train/loss"] == _as_float32(_expected(records, "train", "loss"))
+    client, run = _mlflow_run(out)
+    assert len(client.search_runs([run.info.experiment_id])) == 1
+    assert _mlflow_curves(client, run)["eval/MultiLabelMAP"] == _expected(records, "eval", "MultiLabelMAP")
