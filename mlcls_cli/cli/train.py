@@ -109,6 +109,7 @@ def command(
         list[str] | None,
         typer.Option(
             "--logger",
+            metavar="NAME",
             help="Record the run in an experiment tracker: visualdl (in OUTPUT/vdl), tensorboard "
             "(OUTPUT/tensorboard) or mlflow (MLFLOW_TRACKING_URI, else OUTPUT/mlruns); repeat for several "
             '(Global.loggers). Each needs its extra, e.g. pip install "mlcls[tensorboard]".',

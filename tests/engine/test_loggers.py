@@ -140,6 +140,13 @@ def test_logger_option_values() -> None:
         lg.parse_logger_names(["wandb"])
 
 
+def test_logger_names_complete_in_the_shell() -> None:
+    from tests.test_completions import _complete
+
+    assert _complete("mlcls train --logger t") == ["tensorboard"]
+    assert set(_complete("mlcls train --logger ")) == {"visualdl", "tensorboard", "mlflow"}
+
+
 def test_records_map_to_curves_and_final_metrics() -> None:
     train = {"type": "train", "epoch": 1, "iter": 3, "iters": 9, "step": 3, "loss": 2.5, "lr": 1e-3,
              "images_per_s": 40.0, "time": 1.0}  # fmt: skip
