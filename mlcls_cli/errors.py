@@ -34,7 +34,7 @@ EXIT_CODE_HELP: dict[int, str] = {
     ExitCode.DATAERR: "dataset invalid (check found problems)",
     ExitCode.NOINPUT: "input missing (dataset, image, weights or config file not found)",
     ExitCode.UNAVAILABLE: "model or device unavailable (download failed, offline and not cached, no usable GPU, "
-    "a backend or PaddlePaddle not installed)",
+    "a backend, PaddlePaddle or a training logger's library not installed)",
     ExitCode.SOFTWARE: "training failed (NaN loss), a run could not continue, or an ONNX conversion failed "
     "(paddle2onnx error, or its graph disagrees with Paddle Inference)",
     ExitCode.IOERR: "I/O failure (cannot write, disk full, checksum mismatch)",

@@ -216,6 +216,9 @@ NOT_RUN = {
     "train -c PP-LCNet_x1_0_ML.yaml -o Global.dataset_dir=./dataset/x -o Train.epochs_iters=10": (
         "10 epochs at 448 px: too slow on a CPU"
     ),
+    "train ./dataset/mlcls_nus_examples --model PP-LCNet_x1_0_ML --logger tensorboard --logger mlflow": (
+        "20 epochs at 448 px (tests/engine/test_loggers.py trains with each logger and reads back what it wrote)"
+    ),
     "predict https://example.com/a.jpg --model PP-HGNetV2-B4_ML --threshold 0.4 --top-k 3": (
         "needs the internet (URL inputs are tested against a local server)"
     ),

@@ -11,6 +11,13 @@ from mlcls_cli import console
 from mlcls_cli.cli.common import ConfigOpt, OverrideOpt, cli_command, complete_device, complete_model
 
 
+def complete_logger(incomplete: str) -> list[str]:
+    """Shell completion of ``--logger``."""
+    from mlcls_cli.engine.loggers import LOGGERS
+
+    return [name for name in LOGGERS if name.startswith(incomplete.lower())]
+
+
 def _from_config(field_name: str, fmt: str = "{}") -> str:
     """``[default: from the model's config: 32 for A; 16 for B, C; else 64]`` (the registry mirrors the configs)."""
     from mlcls_cli.models.registry import describe_defaults
@@ -126,6 +133,17 @@ def command(
             "needed with --nnodes > 1.",
         ),
     ] = None,
+    logger: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--logger",
+            metavar="NAME",
+            help="Record the run in an experiment tracker: visualdl (in OUTPUT/vdl), tensorboard "
+            "(OUTPUT/tensorboard) or mlflow (MLFLOW_TRACKING_URI, else OUTPUT/mlruns); repeat for several "
+            '(Global.loggers). Each needs its extra, e.g. pip install "mlcls[tensorboard]".',
+            autocompletion=complete_logger,
+        ),
+    ] = None,
     no_pretrained: Annotated[
         bool,
         typer.Option(
@@ -143,11 +161,15 @@ def command(
     latest/. Ctrl-C saves latest/ and exits 130; continue with --resume auto. A folder holding an
     earlier run needs --resume or --overwrite (exit 2); one another training is using is refused
     (exit 75). Exit 65: the dataset fails `mlcls check`; 69: pretrained weights unavailable (offline:
-    add --no-pretrained), or paddle2onnx missing for Export.format onnx; 70: the loss became NaN;
+    add --no-pretrained), paddle2onnx missing for Export.format onnx, or a --logger's library missing
+    (checked before training); 70: the loss became NaN;
     78: the weights or checkpoint do not fit the model or settings.
     """
     from mlcls_cli.config import resolve_config
+    from mlcls_cli.engine.loggers import parse_logger_names
     from mlcls_cli.engine.trainer import Trainer, plan_training
+
+    loggers = parse_logger_names(logger) or None  # None: Global.loggers of the config decides
 
     overrides = (["Train.pretrain_weight_path=null"] if no_pretrained else []) + list(override or [])
     cfg = resolve_config(
@@ -167,6 +189,7 @@ def command(
             "Global.nnodes": nnodes,
             "Global.node_rank": node_rank,
             "Global.master": master,
+            "Global.loggers": loggers,
         },
         overrides=overrides,
         kind="model",

@@ -20,7 +20,11 @@ class SpecError(ValueError):
 
 @dataclass(frozen=True)
 class Spec:
-    """Type of one config key: ``kind`` in str/int/float/bool/any/threshold, plus options."""
+    """Type of one config key: ``kind`` in str/int/float/bool/any/threshold/list, plus options.
+
+    ``list`` is a list of strings (``choices`` restricts them); a single string, or one
+    with comma-separated items, is taken as that list.
+    """
 
     kind: str
     nullable: bool = False
@@ -31,6 +35,9 @@ class Spec:
 
     def describe(self) -> str:
         """Human description of the expected type."""
+        if self.kind == "list":
+            items = f"any of {', '.join(self.choices)}" if self.choices else "strings"
+            return f"a list of {items}" + (" or null" if self.nullable else "")
         text = (
             f"one of {', '.join(self.choices)}"
             if self.choices
@@ -97,7 +104,28 @@ class Spec:
             return self._check_min(float(value))
         if self.kind == "threshold":
             return _coerce_threshold(value, self)
+        if self.kind == "list":
+            return self._coerce_list(value)
         raise AssertionError(self.kind)
+
+    def _coerce_list(self, value: Any) -> list[str]:
+        items = value if isinstance(value, list) else [value]
+        out: list[str] = []
+        for item in items:
+            if isinstance(item, (dict, list)) or item is None:
+                raise SpecError(f"must be {self.describe()}, got {value!r}")
+            for part in _scalar_text(item).split(","):
+                word = part.strip()
+                if not word:
+                    continue
+                if self.choices:
+                    match = {c.lower(): c for c in self.choices}.get(word.lower())
+                    if match is None:
+                        raise SpecError(f"must be {self.describe()}, got {word!r}")
+                    word = match
+                if word not in out:
+                    out.append(word)
+        return out
 
     def _check_min(self, value: float) -> Any:
         if self.minimum is not None and value < self.minimum:
@@ -137,6 +165,8 @@ _ignored = dict(ignored=True)
 #: Inference backends and precisions (mlcls_cli.inference.backends; repeated here to keep this module light).
 _BACKENDS = ("auto", "paddle", "onnxruntime", "openvino", "tensorrt")
 _PRECISIONS = ("fp32", "bf16")
+#: Experiment trackers of `mlcls train --logger` (mlcls_cli.engine.loggers.LOGGERS).
+_LOGGERS = ("visualdl", "tensorboard", "mlflow")
 #: Package formats of `mlcls export` and of training's final export (mlcls_cli.engine.exporter.EXPORT_FORMATS).
 _EXPORT_FORMATS = ("paddle", "onnx", "all")
 
@@ -152,6 +182,7 @@ MODULE_SCHEMA: dict[str, Spec] = {
     "Global.node_rank": S("int", nullable=True, minimum=0),
     "Global.master": S("str", nullable=True),
     "Global.export_with_pir": S("bool", nullable=True, **_ignored),
+    "Global.loggers": S("list", nullable=True, choices=_LOGGERS),  # mlcls: experiment trackers of `train`
     "CheckDataset.convert.enable": S("bool"),
     "CheckDataset.convert.src_dataset_type": S("str", nullable=True, choices=("COCO",)),
     "CheckDataset.split.enable": S("bool"),

@@ -295,6 +295,7 @@ NODE_LOCAL_FIELDS = frozenset(
         "save_interval",
         "keep_epoch_checkpoints",
         "export_format",
+        "loggers",  # only rank 0 logs
         "config_text",
         "extra",
     }

@@ -8,7 +8,9 @@
   also carries its ``epoch``.
 - ``train.log``: a plain-text log of the run (appended to on resume).
 - ``metrics.jsonl``: one JSON object per logged step, evaluation and epoch, each
-  with the global ``step``; a resume drops the records past its checkpoint.
+  with the global ``step``; a resume drops the records past its checkpoint. Each
+  record is also handed to the listeners of :class:`RunFiles` (the experiment
+  loggers of :mod:`mlcls_cli.engine.loggers`), after it is written.
 - ``config.yaml`` (the resolved config) and ``label_dict.txt`` (the dataset's label.txt).
 
 Every file is replaced atomically, except the two append-only logs, which grow
@@ -21,7 +23,7 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +56,8 @@ class RunFiles:
         self.output_dir = Path(output_dir)
         self.log_path = self.output_dir / TRAIN_LOG
         self.metrics_path = self.output_dir / METRICS_LOG
+        #: Called with each record :meth:`metric` wrote; a listener must not raise.
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
 
     def prepare(self) -> None:
         """Create the output folder."""
@@ -80,8 +84,11 @@ class RunFiles:
             _append_line(self.log_path, f"[{stamp}] {line}")
 
     def metric(self, record: dict[str, Any]) -> None:
-        """Append one JSON record to ``metrics.jsonl``."""
-        _append_line(self.metrics_path, json.dumps(record, ensure_ascii=False, default=_plain))
+        """Append one JSON record to ``metrics.jsonl``, then hand each listener the record as written."""
+        text = json.dumps(record, ensure_ascii=False, default=_plain)
+        _append_line(self.metrics_path, text)
+        for listener in self.listeners:
+            listener(json.loads(text))  # the values of the line, not what was passed in
 
     def read_metrics(self) -> list[dict[str, Any]]:
         """The records of ``metrics.jsonl`` in order (a torn last line from a killed run is skipped)."""

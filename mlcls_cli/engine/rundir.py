@@ -36,6 +36,7 @@ from pathlib import Path
 
 from mlcls_cli import console
 from mlcls_cli.engine.checkpoint import BEST, LATEST
+from mlcls_cli.engine.loggers import MLFLOW_RUN_FILE, TENSORBOARD_DIR, VDL_DIR
 from mlcls_cli.engine.outputs import (
     CONFIG_YAML,
     CURVES_FILE,
@@ -59,7 +60,19 @@ EVAL_FILES = (
     "confusion_matrix.png",
 )
 #: Files that describe a run; ``--overwrite`` keeps them with the best model in ``previous_run/``.
-RECORD_FILES = (TRAIN_RESULT, TRAIN_LOG, METRICS_LOG, CONFIG_YAML, LABEL_DICT, CURVES_FILE, *EVAL_FILES)
+#: The experiment loggers' folders count (an MLflow store, ``mlruns/``, holds many runs and stays).
+RECORD_FILES = (
+    TRAIN_RESULT,
+    TRAIN_LOG,
+    METRICS_LOG,
+    CONFIG_YAML,
+    LABEL_DICT,
+    CURVES_FILE,
+    *EVAL_FILES,
+    VDL_DIR,
+    TENSORBOARD_DIR,
+    MLFLOW_RUN_FILE,
+)
 #: Any of these in the folder means it holds an earlier run (``config.yaml`` alone may be the user's).
 RUN_MARKERS = (TRAIN_RESULT, TRAIN_LOG, METRICS_LOG, EVAL_FILES[0], BEST, LATEST)
 _EPOCH_DIR = re.compile(r"^epoch_\d+$")

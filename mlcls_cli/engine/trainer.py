@@ -123,6 +123,7 @@ class TrainPlan:
     crop_scale_min: float = 0.08
     early_stop_patience: int | None = None  # epochs without a strict improvement of the best metric
     early_stop_min_delta: float = 0.0
+    loggers: list[str] = field(default_factory=list)  # Global.loggers: visualdl, tensorboard, mlflow
     config_text: str = ""
     dataset_identity: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -334,7 +335,8 @@ def plan_training(
     earlier run in the output folder. Raises UsageError (2) for an output folder holding
     an earlier run, OutputBusyError (75) for one a running training holds, DatasetError
     (65) for a dataset that fails ``mlcls check``, ConfigError (78) for inconsistent
-    settings, and ModelUnavailableError (69) when the pretrained weights cannot be had.
+    settings, ModelUnavailableError (69) when the pretrained weights cannot be had, and
+    LoggerUnavailableError (69) when a ``Global.loggers`` library is not installed.
     """
     from mlcls_cli.config.merge import set_dotted
     from mlcls_cli.data.listfile import LABEL_FILE, load_label_names
@@ -348,6 +350,9 @@ def plan_training(
             "no dataset given", hint="mlcls train path/to/dataset --model NAME (or set Global.dataset_dir)"
         )
     output = Path(str(cfg.get("Global.output"))).expanduser().resolve()
+    from mlcls_cli.engine.loggers import require_loggers
+
+    loggers = require_loggers(cfg.get("Global.loggers") or [])  # a missing library: exit 69 before any work
     resume = _resume_point(cfg.get("Train.resume_path"), output, overwrite, owner=nodes.node_rank == 0)
     model_name = str(cfg.get("Global.model"))
     info = get_model_info(model_name)
@@ -445,6 +450,7 @@ def plan_training(
         export_format=export_format,
         task=info.task,
         **recipe,
+        loggers=loggers,
         config_text=cfg.to_yaml(),
         dataset_identity=dataset_identity(root, names, info.task),
     )
@@ -607,6 +613,12 @@ class Trainer:
         self.files = RunFiles(self.out)
         self.result = TrainResult(self.out, plan.model_name, ema=bool(plan.ema_decay))
         self.progress = _Progress()
+        from mlcls_cli.engine.loggers import attach_loggers
+
+        # experiment loggers (rank 0): fed the records written to metrics.jsonl
+        self.loggers = (
+            attach_loggers(plan, self.files, self.result, metric=self.metric) if self.world.is_main else None
+        )
         self._stop_requested = False
         self._stop_reason = ""
 
@@ -634,6 +646,8 @@ class Trainer:
         try:
             return self._fit()
         finally:
+            if self.loggers is not None:
+                self.loggers.close()
             if lock is not None:
                 lock.release()
 
