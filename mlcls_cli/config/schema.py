@@ -225,7 +225,7 @@ MODULE_SCHEMA: dict[str, Spec] = {
     "Train.loss_gamma_neg": S("float", minimum=0),
     "Train.loss_gamma_pos": S("float", minimum=0),
     "Train.loss_clip": S("float", minimum=0),
-    "Train.dy2st": S("bool", **_ignored),
+    "Train.dy2st": S("bool", nullable=True),
     "Train.amp": S("str", choices=("OFF", "O1", "O2"), **_ignored),
     "Train.uniform_output_enabled": S("bool", **_ignored),
     "Train.dist_ips": S("str", nullable=True, **_ignored),

@@ -121,6 +121,7 @@ class TrainPlan:
     cutmix_alpha: float = 0.0
     interpolation: str = "bilinear"
     crop_scale_min: float = 0.08
+    dy2st: bool = False  # Train.dy2st: the model's forward runs as a static graph (paddle.jit.to_static)
     early_stop_patience: int | None = None  # epochs without a strict improvement of the best metric
     early_stop_min_delta: float = 0.0
     loggers: list[str] = field(default_factory=list)  # Global.loggers: visualdl, tensorboard, mlflow
@@ -422,6 +423,7 @@ def plan_training(
         eval_interval=int(cfg.get("Train.eval_interval")),
         save_interval=int(cfg.get("Train.save_interval")),
         keep_epoch_checkpoints=_optional_int(cfg.get("Train.keep_epoch_checkpoints", 3)),
+        dy2st=bool(cfg.get("Train.dy2st") or False),
         early_stop_patience=_optional_int(cfg.get("Train.early_stop_patience")) or None,
         early_stop_min_delta=float(cfg.get("Train.early_stop_min_delta") or 0.0),
         pretrained=pretrained,
@@ -656,6 +658,8 @@ class Trainer:
 
         # paddle's BatchNorm warns on every training forward; it says nothing actionable
         warnings.filterwarnings("ignore", message="When training, we now always track global mean")
+        # paddle.jit.to_static (Train.dy2st) warns while converting; the conversion is fine
+        warnings.filterwarnings("ignore", message="Tensor do not have 'place' interface")
         plan, world = self.plan, self.world
         self._set_device()
         init_parallel(world)
@@ -799,6 +803,9 @@ class Trainer:
         ]
         if plan.resume:
             self._restore(plan.resume)
+        if plan.dy2st:
+            spec = [paddle.static.InputSpec([None, 3, plan.image_size, plan.image_size], "float32")]
+            paddle.jit.to_static(self.net, input_spec=spec, full_graph=True)  # converts net.forward in place
         self.model = paddle.DataParallel(self.net) if world.distributed else self.net
 
     def _restore(self, prefix: str) -> None:

@@ -134,14 +134,15 @@ def test_unknown_model_suggests() -> None:
 
 def test_paddlex_style_file_loads_with_ignored_keys(tmp_path: Path) -> None:
     text = default_config_text("PP-LCNet_x1_0_ML").replace(
-        "  epochs_iters: 20\n", "  epochs_iters: 20\n  dy2st: False\n  amp: O1\n"
+        "  epochs_iters: 20\n", "  epochs_iters: 20\n  amp: O1\n  uniform_output_enabled: True\n"
     )
     cfg = resolve_config(config_file=write(tmp_path / "px.yaml", text))
     assert cfg.get("Train.amp") == "O1"
     from mlcls_cli.config import ignored_keys_set
 
     assert "Train.amp" in ignored_keys_set(cfg)
-    assert "Train.dy2st" in ignored_keys_set(cfg)
+    assert "Train.uniform_output_enabled" in ignored_keys_set(cfg)
+    assert "Train.dy2st" not in ignored_keys_set(cfg)  # mlcls runs it (paddle.jit.to_static)
 
 
 @pytest.mark.parametrize("name", ["multi_label_image_classification", "image_multilabel_classification"])
