@@ -62,5 +62,7 @@ def test_static_forward_trains_like_the_eager_one(tmp_path: Path, model: str) ->
     wb = paddle.load(static["best"]["pdparams"])
     assert wa.keys() == wb.keys()
     for key in wa:
-        np.testing.assert_allclose(np.asarray(wa[key]), np.asarray(wb[key]), rtol=1e-4, atol=1e-6, err_msg=key)
+        np.testing.assert_allclose(
+            np.asarray(wa[key]), np.asarray(wb[key]), rtol=1e-4, atol=1e-6, err_msg=key
+        )
     assert (Path(static["best"]["inference_dir"]) / "inference.yml").is_file()
