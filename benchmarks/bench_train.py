@@ -138,7 +138,9 @@ def learning_check(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 def run_bare(args: argparse.Namespace, steps: int, classes: int, warmup: int = 3) -> float:
     """Images/s of forward + loss + backward + optimizer step on preloaded tensors."""
     import paddle
+    from paddle.base import core
 
+    from mlcls_cli.engine.device import training_threads
     from mlcls_cli.engine.loss import AsymmetricLoss, SmoothedCrossEntropy
     from mlcls_cli.engine.optim import build_optimizer
     from mlcls_cli.engine.recipes import recipe_for
@@ -146,6 +148,7 @@ def run_bare(args: argparse.Namespace, steps: int, classes: int, warmup: int = 3
     from mlcls_cli.models.registry import get_model_info
 
     paddle.set_device("cpu")
+    core.set_num_threads(training_threads(1))  # the same math threads as `mlcls train` uses
     paddle.seed(0)
     model = build_model(args.model, classes)
     model.train()

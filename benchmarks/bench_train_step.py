@@ -11,6 +11,8 @@ batch already in memory (data loading is measured apart, see below). Variants:
   fusing the update could give, not a drop-in);
 - ``bf16``: the eager loop under ``paddle.amp.auto_cast(dtype="bfloat16", level="O1")``
   (oneDNN bf16 kernels; this CPU has AMX);
+- ``threads``: the eager loop with one math thread per core (paddle's CPU default is one
+  thread; every other variant runs with one);
 - ``loader``: not a step: how many images/s the training transform (decode, resize,
   Cutout, RandAugment, normalise) gives in this process, to tell whether loading in
   worker processes could pay off at that size.
@@ -98,8 +100,11 @@ def make_loader_step(size: int, batch: int) -> Callable[[], None]:
     return step
 
 
-def time_steps(step: Callable[[], None], steps: int) -> float:
-    """Seconds per step over ``steps`` steps."""
+def time_steps(step: Callable[[], None], steps: int, threads: int = 1) -> float:
+    """Seconds per step over ``steps`` steps, with ``threads`` math threads."""
+    from paddle.base import core
+
+    core.set_num_threads(threads)
     started = time.perf_counter()
     for _ in range(steps):
         step()
@@ -115,7 +120,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=4.0, help="timed seconds per variant and round")
     parser.add_argument(
-        "--variants", nargs="+", default=["dygraph", "to_static", "multi_tensor", "bf16", "loader"]
+        "--variants", nargs="+", default=["dygraph", "to_static", "multi_tensor", "bf16", "threads", "loader"]
     )
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
@@ -134,7 +139,8 @@ def main() -> None:
                 if variant == "loader":
                     steps[variant] = make_loader_step(size, args.batch_size)
                 else:
-                    steps[variant] = make_step(variant, args.model, size, args.batch_size, args.classes)
+                    kind = "dygraph" if variant == "threads" else variant
+                    steps[variant] = make_step(kind, args.model, size, args.batch_size, args.classes)
                 steps[variant]()  # warm-up (and conversion for to_static)
                 first = time_steps(steps[variant], 1)
                 per_step[variant] = max(1, int(args.seconds / max(first, 1e-6)))
@@ -147,7 +153,8 @@ def main() -> None:
         names = list(steps)
         for r in range(args.rounds):
             for variant in names[r % len(names) :] + names[: r % len(names)]:
-                times[variant].append(time_steps(steps[variant], per_step[variant]))
+                threads = (os.cpu_count() or 1) if variant == "threads" else 1
+                times[variant].append(time_steps(steps[variant], per_step[variant], threads))
         base = statistics.median(times["dygraph"]) if "dygraph" in times else None
         for variant in names:
             seconds = statistics.median(times[variant])

@@ -6,12 +6,12 @@ probability 0.5. Magnitudes come from a 10-step range per operation (index 0 wou
 be the identity and is never drawn). Geometric operations fill uncovered pixels
 with grey (128, 128, 128).
 
-Differences from PaddleClas: every random draw comes from the generator passed to
+Difference from PaddleClas: every random draw comes from the generator passed to
 :meth:`RandAugmentV4.__call__` (PaddleClas uses the global ``random`` and
-``numpy.random`` modules), so augmentation is reproducible per sample; and the
-"cutout" operation's half-size, 0-20 px in the original at 448 px, is scaled by
-``min(width, height) / 448`` so small training sizes are not blotted out (at 448 px
-it is the same).
+``numpy.random`` modules), so augmentation is reproducible per sample. The "cutout"
+operation blanks a square of half-size 0-20 px whatever the input size, as PaddleClas
+does: scaling it by ``size / 448`` made no measurable difference at 64 px
+(``benchmarks/bench_recipe.py``, RESULTS.md), so mlcls keeps PaddleClas's behaviour.
 """
 
 from __future__ import annotations
@@ -41,7 +41,6 @@ OPS = (
     "invert",
     "cutout",
 )
-REFERENCE_SIZE = 448  # the cutout magnitudes below are pixels at this input size
 
 
 def _steps(start: float, stop: float) -> list[float]:
@@ -106,7 +105,7 @@ def _enhance(kind: type[ImageEnhance._Enhance]) -> Callable[[Image.Image, float,
 
 def _cutout(img: Image.Image, magnitude: float, rng: Rng) -> Image.Image:
     width, height = img.size
-    half = round(magnitude * min(width, height) / REFERENCE_SIZE)
+    half = round(magnitude)
     if half <= 0:
         return img
     cy = rng.integer(0, height)

@@ -622,6 +622,7 @@ class Trainer:
             attach_loggers(plan, self.files, self.result, metric=self.metric) if self.world.is_main else None
         )
         self._stop_requested = False
+        self.cpu_threads = 0  # math threads of a CPU run (set with the device)
         self._stop_reason = ""
 
     # ----------------------------------------------------------------- public
@@ -708,7 +709,13 @@ class Trainer:
 
         kind, ids = parse_device(self.plan.device)
         if kind == "cpu":
+            from paddle.base import core
+
+            from mlcls_cli.engine.device import training_threads
+
             paddle.set_device("cpu")
+            self.cpu_threads = training_threads(self.plan.nproc)
+            core.set_num_threads(self.cpu_threads)
             return
         local = ids[self.world.local_rank] if self.world.local_rank < len(ids) else ids[0]
         gpu = gpu_id_for_worker(local) if self.world.distributed else local
@@ -895,6 +902,7 @@ class Trainer:
             f"lr {plan.learning_rate:g}, warmup {warmup}, image size {plan.image_size}, "
             f"EMA {ema}, AMP {'O1' if plan.amp else 'off'}, seed {plan.seed}, "
             f"{self.task.describe_loss(plan)}, loader workers {workers}"
+            + (f", math threads {self.cpu_threads}" if self.cpu_threads else "")
             + (
                 f", early stop after {plan.early_stop_patience} epochs without a new best"
                 if plan.early_stop_patience

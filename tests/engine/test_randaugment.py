@@ -140,18 +140,15 @@ def test_enhance_ops_use_both_signs() -> None:
     assert low < np.asarray(img).mean() < high
 
 
-def test_cutout_scales_with_image_size() -> None:
-    big = Image.new("RGB", (448, 448), (255, 255, 255))
-    holes = []
-    for seed in range(30):
-        out = np.asarray(apply_op(big, "cutout", 9, np.random.default_rng(seed)))
-        black = (out == 0).all(axis=2)
-        holes.append(int(black.any(axis=1).sum()))
-    assert max(holes) == 40  # half-size 20 px at the reference 448 px
-    small = Image.new("RGB", (32, 32), (255, 255, 255))
-    for seed in range(30):
-        out = np.asarray(apply_op(small, "cutout", 9, np.random.default_rng(seed)))
-        assert int((out == 0).all(axis=2).sum()) <= 4  # round(20 * 32 / 448) = 1 -> at most 2x2
+def test_cutout_half_size_is_in_pixels_whatever_the_image_size() -> None:
+    for side in (448, 64):  # PaddleClas's behaviour: magnitude index 9 is a half-size of 20 px
+        white = Image.new("RGB", (side, side), (255, 255, 255))
+        heights = []
+        for seed in range(30):
+            out = np.asarray(apply_op(white, "cutout", 9, np.random.default_rng(seed)))
+            heights.append(int((out == 0).all(axis=2).any(axis=1).sum()))
+        assert max(heights) == 40, side  # a hole fully inside the image is 40 rows high
+        assert min(heights) >= 20, side  # at least half of it lies inside
 
 
 def test_unknown_op_and_bad_index() -> None:
