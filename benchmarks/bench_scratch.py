@@ -4,7 +4,7 @@ Issue 11 reported that PP-LCNet + ML-Decoder trained from scratch on a few hundr
 images memorises the training set and that some classes *saturate*: raw logits of +11
 to +14 on every image, a false positive that the asymmetric loss (probability clip 0.05,
 gamma_neg 4) hardly corrects. This trains ``--model`` from scratch on the bundled sample
-dataset with each recipe variant and seed, then reads the best weights' raw logits on
+dataset (or a larger one drawn the same way, ``--train-images``) with each recipe variant and seed, then reads the best weights' raw logits on
 the train and val splits and prints:
 
 - best val mAP and the train mAP of the same weights (the generalisation gap);
@@ -21,6 +21,7 @@ plain binary cross-entropy, so a confident false positive is fully penalised),
 from __future__ import annotations
 
 import argparse
+import runpy
 import statistics
 import tempfile
 import warnings
@@ -41,9 +42,9 @@ VARIANTS: dict[str, list[str]] = {
 
 
 def logits_of(
-    model_name: str, weights: str, split: str, image_size: int, classes: int
+    dataset: Path, model_name: str, weights: str, split: str, image_size: int, classes: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Raw logits of ``weights`` on ``split`` of the sample dataset, with the multi-hot targets."""
+    """Raw logits of ``weights`` on ``split`` of ``dataset``, with the multi-hot targets."""
     from mlcls_cli.data.listfile import load_samples
     from mlcls_cli.engine.dataset import MultiLabelDataset, build_loader
     from mlcls_cli.engine.evaluator import predict_logits
@@ -51,15 +52,15 @@ def logits_of(
     from mlcls_cli.models import build_model
     from mlcls_cli.models.weights import load_weights
 
-    samples = load_samples(DATASET / f"{split}.txt", classes)
-    data = MultiLabelDataset(DATASET, samples, classes, build_eval_transform(image_size), train=False)
+    samples = load_samples(dataset / f"{split}.txt", classes)
+    data = MultiLabelDataset(dataset, samples, classes, build_eval_transform(image_size), train=False)
     net = build_model(model_name, classes)
     load_weights(net, weights, strict=True, skip_head_on_mismatch=False)
     logits = predict_logits(net, build_loader(data, batch_size=16, shuffle=False, drop_last=False))
     return logits, np.array([s.labels for s in samples], dtype=float)
 
 
-def run(args: argparse.Namespace, variant: str, seed: int, out: Path) -> dict[str, Any]:
+def run(args: argparse.Namespace, dataset: Path, variant: str, seed: int, out: Path) -> dict[str, Any]:
     """Train one variant from scratch and measure its best weights."""
     from mlcls_cli import console
     from mlcls_cli.config import resolve_config
@@ -77,11 +78,11 @@ def run(args: argparse.Namespace, variant: str, seed: int, out: Path) -> dict[st
         lr = resolve_config(args.model).get("Train.learning_rate")
         overrides.append(f"Train.learning_rate={lr / 10}")
     cfg = resolve_config(args.model, overrides=overrides)
-    summary = Trainer(plan_training(cfg, DATASET)[0]).fit()
+    summary = Trainer(plan_training(cfg, dataset)[0]).fit()
     classes = summary["num_classes"]
     weights = summary["best"]["pdparams"]
-    val, val_y = logits_of(args.model, weights, "val", args.image_size, classes)
-    train, train_y = logits_of(args.model, weights, "train", args.image_size, classes)
+    val, val_y = logits_of(dataset, args.model, weights, "val", args.image_size, classes)
+    train, train_y = logits_of(dataset, args.model, weights, "train", args.image_size, classes)
     both = np.concatenate([val, train])
     both_y = np.concatenate([val_y, train_y])
     negatives = both[both_y == 0]
@@ -101,17 +102,29 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument(
+        "--train-images",
+        type=int,
+        default=0,
+        help="draw a dataset of this many training scenes (and a quarter as many val) with "
+        "examples/make_sample_dataset.py instead of using the bundled one",
+    )
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     print(
-        f"{args.model} from scratch on sample_dataset, {args.image_size} px, batch {args.batch_size}, {args.epochs} epochs"
+        f"{args.model} from scratch on {f'{args.train_images} drawn scenes' if args.train_images else 'sample_dataset'}, {args.image_size} px, batch {args.batch_size}, {args.epochs} epochs"
     )
     rows: dict[str, list[dict[str, Any]]] = {v: [] for v in args.variants}
     with tempfile.TemporaryDirectory(prefix="mlcls-bench-scratch-") as tmp:
+        dataset = DATASET
+        if args.train_images:
+            maker = runpy.run_path(str(REPO / "examples" / "make_sample_dataset.py"))
+            dataset = Path(tmp) / "data"
+            maker["make_dataset"](dataset, n_train=args.train_images, n_val=max(8, args.train_images // 4))
         for seed in range(args.seeds):
             for variant in args.variants:
-                r = run(args, variant, seed, Path(tmp) / f"{variant}-{seed}")
+                r = run(args, dataset, variant, seed, Path(tmp) / f"{variant}-{seed}")
                 rows[variant].append(r)
                 print(
                     f"  seed {seed} {variant:7s} val mAP {r['val_map']:.4f}  train mAP {r['train_map']:.4f}  "
