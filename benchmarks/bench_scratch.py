@@ -13,7 +13,7 @@ the train and val splits and prints:
 
 Variants (``--variants``): ``recipe`` (the packaged one), ``bce`` (gamma_neg 0, clip 0:
 plain binary cross-entropy, so a confident false positive is fully penalised),
-``no-aug`` (no Cutout/RandAugment), ``low-lr`` (the learning rate / 10).
+``no-aug`` (no Cutout/RandAugment), ``low-lr`` and ``high-lr`` (the learning rate / 10 and x 10).
 
     python benchmarks/bench_scratch.py --model PP-LCNet_x1_0_ML --epochs 20 --seeds 2
 """
@@ -37,7 +37,8 @@ VARIANTS: dict[str, list[str]] = {
     "recipe": [],
     "bce": ["Train.loss_gamma_neg=0", "Train.loss_clip=0"],
     "no-aug": ["Train.cutout=false", "Train.randaugment=false"],
-    "low-lr": [],  # the learning rate is divided below
+    "low-lr": [],  # the learning rate / 10, set below
+    "high-lr": [],  # the learning rate x 10
 }
 
 
@@ -74,9 +75,9 @@ def run(args: argparse.Namespace, dataset: Path, variant: str, seed: int, out: P
         f"Train.batch_size={args.batch_size}", f"Train.seed={seed}", "Train.keep_epoch_checkpoints=0",
         "Train.log_interval=1000", *VARIANTS[variant],
     ]  # fmt: skip
-    if variant == "low-lr":
+    if variant in ("low-lr", "high-lr"):
         lr = resolve_config(args.model).get("Train.learning_rate")
-        overrides.append(f"Train.learning_rate={lr / 10}")
+        overrides.append(f"Train.learning_rate={lr / 10 if variant == 'low-lr' else lr * 10}")
     cfg = resolve_config(args.model, overrides=overrides)
     summary = Trainer(plan_training(cfg, dataset)[0]).fit()
     classes = summary["num_classes"]

@@ -4,9 +4,10 @@ Chance level: a scorer without information ranks positives at random, so its AP 
 class is that class's positive rate; the sample dataset's val split has a mean positive
 rate of 0.417 (train: 0.505). The run below (SmallCNN_ML from scratch with the packaged
 recipe, 64 px, 20 epochs of 18 batches of 4, about 10 s of training on 2 CPU cores)
-reached a best val mAP of 0.913-0.969 over seeds 0-4, and its best weights 0.996-0.999 on
-the train split; the tests ask for chance + 0.35 (0.77 val, 0.85 train), far below
-every seed. (PP-LCNet_x1_0_ML with the ML-Decoder memorises this small set instead:
+reached a best val mAP of 0.919-0.969 over seeds 0-4 (0.913-0.969 before RandAugment's
+cutout became PaddleClas's fixed size), and its best weights 0.996-0.999 on the train split
+(measured before that change); the tests ask for chance + 0.35 (0.77 val, 0.85 train), far
+below every seed. (PP-LCNet_x1_0_ML with the ML-Decoder memorises this small set instead:
 about 0.64 val; see SmallCNN's module docstring.)
 """
 
