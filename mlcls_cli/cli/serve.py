@@ -102,6 +102,15 @@ def command(
         float,
         typer.Option("--max-body-mb", help="Largest request body and downloaded image, in MiB (413 above)."),
     ] = 20.0,
+    max_queue: Annotated[
+        int,
+        typer.Option(
+            "--max-queue",
+            min=0,
+            help="Inference requests in progress at once (downloading, decoding, queued or running); one "
+            "more is answered 503 with Retry-After: 1 instead of waiting. 0 = no limit.",
+        ),
+    ] = 64,
     backend: BackendOpt = None,
     precision: PrecisionOpt = None,
     batch_max_size: Annotated[
@@ -164,6 +173,7 @@ def command(
         precision=precision,
         batch_max_size=batch_max_size,
         batch_wait_ms=batch_wait_ms,
+        max_queue=max_queue,
     )
 
 
@@ -196,6 +206,7 @@ def _serve(
     precision: str | None = None,
     batch_max_size: int | None = None,
     batch_wait_ms: float | None = None,
+    max_queue: int = 64,
 ) -> None:
     from mlcls_cli.serving.app import HEALTH, create_app, endpoint_for
     from mlcls_cli.serving.server import (
@@ -232,7 +243,11 @@ def _serve(
         endpoint = endpoint_for(worker.task)
         visualize = bool(getattr(pipe, "visualize", True))  # Serving.visualize of the pipeline config
         app = create_app(
-            worker, visualize_default=visualize, allow_url_inputs=urls_allowed, max_body_mb=max_body_mb
+            worker,
+            visualize_default=visualize,
+            allow_url_inputs=urls_allowed,
+            max_body_mb=max_body_mb,
+            max_queue=max_queue,
         )
         url = bound_url(sock)
         if not loopback:
@@ -244,6 +259,7 @@ def _serve(
         console.success(f"serving on {url}  (POST {endpoint}, GET {HEALTH}; Ctrl-C stops)")
         console.info(
             f"URL inputs {'allowed' if urls_allowed else 'refused (403)'}; body limit {max_body_mb:g} MiB; "
+            f"{f'at most {max_queue} requests in progress (503 above)' if max_queue else 'no request limit'}; "
             f"visualize default {str(visualize).lower()}; "
             + (
                 f"dynamic batching: up to {max_size} requests per inference, waiting up to {wait_ms:g} ms"

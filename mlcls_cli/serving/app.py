@@ -35,6 +35,8 @@ CLS_ENDPOINT = "/image-classification"
 HEALTH = "/health"
 DEFAULT_MAX_BODY_MB = 20.0
 DEFAULT_URL_TIMEOUT = 10.0
+#: Inference requests in progress at once; one more is answered 503 (Retry-After) instead of waiting.
+DEFAULT_MAX_QUEUE = 64
 #: Images decoded ahead of inference at most without batching (decoding overlaps inference, memory stays bounded).
 DECODED_IMAGES_IN_FLIGHT = 4
 
@@ -74,13 +76,16 @@ def create_app(
     allow_url_inputs: bool = True,
     max_body_mb: float = DEFAULT_MAX_BODY_MB,
     url_timeout: float = DEFAULT_URL_TIMEOUT,
+    max_queue: int = DEFAULT_MAX_QUEUE,
 ) -> FastAPI:
     """Build the service around ``worker``.
 
     ``visualize_default`` applies when a request leaves ``visualize`` unset (PaddleX:
     the pipeline's ``Serving.visualize``). ``allow_url_inputs`` lets ``image`` be an
     http(s) URL that the server downloads. ``max_body_mb`` limits request bodies and
-    downloaded images; ``url_timeout`` (seconds) bounds each download.
+    downloaded images; ``url_timeout`` (seconds) bounds each download. ``max_queue`` caps
+    the inference requests in progress (downloading, decoding, waiting or running): one
+    more is answered 503 with ``Retry-After: 1`` at once instead of waiting; 0 = no cap.
     """
     max_bytes = max(1, int(max_body_mb * 1024 * 1024))
     single = worker.task == "image_classification"
@@ -93,6 +98,7 @@ def create_app(
     app.state.worker = worker
     # Decoded images waiting for the worker are the big allocations: bound how many exist at once.
     decoded_slots = asyncio.Semaphore(decoded_images_limit(getattr(worker, "batch_max_size", 1)))
+    in_progress = [0]  # inference requests accepted and not yet answered (the event loop's thread only)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -104,7 +110,7 @@ def create_app(
 
     @app.exception_handler(ApiError)
     async def _api(_: Request, exc: ApiError) -> JSONResponse:
-        return _error_response(exc.status, exc.message)
+        return _error_response(exc.status, exc.message, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:
@@ -117,6 +123,20 @@ def create_app(
         return {"logId": new_log_id(), "errorCode": 0, "errorMsg": "Healthy"}
 
     async def classify(image: str, threshold: Any, top_k: int | None, visualize: bool) -> JSONResponse:
+        if max_queue and in_progress[0] >= max_queue:
+            raise ApiError(
+                503,
+                f"the server is busy: {in_progress[0]} requests are in progress, its limit (--max-queue); "
+                "retry in a moment",
+                headers={"Retry-After": "1"},
+            )
+        in_progress[0] += 1
+        try:
+            return await _classify(image, threshold, top_k, visualize)
+        finally:
+            in_progress[0] -= 1
+
+    async def _classify(image: str, threshold: Any, top_k: int | None, visualize: bool) -> JSONResponse:
         log_id = new_log_id()
         scheme = url_scheme(image)
         if scheme is not None:

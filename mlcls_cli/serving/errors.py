@@ -14,10 +14,11 @@ from typing import Any
 class ApiError(Exception):
     """A request the service refuses: ``status`` is the HTTP status, ``message`` the ``errorMsg``."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers  # extra response headers, e.g. Retry-After with a 503
 
 
 def new_log_id() -> str:

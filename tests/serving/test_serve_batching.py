@@ -405,3 +405,28 @@ def test_a_lone_request_runs_after_the_wait(batched_pipeline: Any, server: LiveS
         answers[0][1]["result"] == answers[1][1]["result"] == _post(server.endpoint(), payload)[1]["result"]
     )
     assert worker.batch_sizes() == {1: 2}  # each ran alone once its wait was over
+
+
+def test_requests_beyond_max_queue_are_refused_at_once_with_503() -> None:
+    predictor = _ColourPredictor(hold_first=True)
+    worker = InferenceWorker(_model(predictor), batch_max_size=4, batch_wait_ms=0)
+    app = create_app(worker, visualize_default=False, max_queue=2)
+    with live_server(app) as server, ThreadPoolExecutor(max_workers=2) as pool:
+        first = pool.submit(_post, server.endpoint(), {"image": _png((1, 2, 3))})
+        assert predictor.entered.wait(60)  # in the model, held
+        second = pool.submit(_post, server.endpoint(), {"image": _png((200, 30, 60))})
+        _wait_until(lambda: worker.queued == 1, "the second request is queued")
+        refused = requests.post(server.endpoint(), json={"image": _png((10, 220, 90))}, timeout=30)
+        health = requests.get(server.url + "/health", timeout=30)
+        predictor.release.set()
+        assert first.result()[0] == 200
+        assert second.result() == (200, second.result()[1])
+        after = _post(server.endpoint(), {"image": _png((40, 50, 240))})  # room again
+    worker.close()
+    assert refused.status_code == 503
+    assert refused.headers["Retry-After"] == "1"
+    body = refused.json()
+    assert body["errorCode"] == 503 and "--max-queue" in body["errorMsg"]
+    assert health.status_code == 200  # the limit is for inference requests only
+    assert second.result()[1]["result"]["categories"] == _expected((200, 30, 60))
+    assert after[0] == 200 and after[1]["result"]["categories"] == _expected((40, 50, 240))
