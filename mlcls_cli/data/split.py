@@ -37,6 +37,7 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,14 +176,6 @@ def class_ids_of(lines: list[str], num_classes: int | None) -> list[int]:
     return ids
 
 
-def _count_ids(ids: list[int], num_classes: int) -> list[int]:
-    counts = [0] * num_classes
-    for c in ids:
-        if c >= 0:
-            counts[c] += 1
-    return counts
-
-
 def _count(labels: list[frozenset[int] | None], num_classes: int) -> list[int]:
     counts = [0] * num_classes
     for item in labels:
@@ -262,7 +255,6 @@ def split_dataset(
         )
 
     pool = _read_pool(sources)
-    origin, source_lines, blanks, dupes = pool.origin, pool.source_lines, pool.blanks, pool.duplicates
     if not pool.lines:
         raise DatasetError(f"{TRAIN_LIST} and {VAL_LIST} in {root} hold no lines", hint="nothing to split")
     if dataset_type is None:
@@ -275,7 +267,7 @@ def split_dataset(
 
     names = _load_names(root)
     labels = _parse_labels(pool.lines, len(names) if names is not None else None)
-    unparsed = [where for where, item in zip(origin, labels, strict=True) if item is None]
+    unparsed = [where for where, item in zip(pool.origin, labels, strict=True) if item is None]
     if unparsed:
         if stratify:
             raise DatasetError(
@@ -290,30 +282,69 @@ def split_dataset(
     num_classes = (
         len(names) if names is not None else 1 + max((c for s in labels for c in s or ()), default=-1)
     )
+    return _shuffle_and_write(
+        root,
+        pool,
+        labels,
+        names,
+        num_classes,
+        train_percent=train_percent,
+        val_percent=val_percent,
+        seed=seed,
+        stratify=stratify,
+        stratified="stratified",
+        assign=lambda order, n_val: stratified_assignment(
+            [labels[i] or frozenset() for i in order], n_val, val_percent
+        ),
+        uncovered_note="no arrangement found that puts a positive of these classes in both splits",
+        unparsed=len(unparsed),
+        output_dir=output_dir,
+    )
+
+
+def _shuffle_and_write(
+    root: Path,
+    pool: _Pool,
+    labels: list[frozenset[int] | None],
+    names: list[str] | None,
+    num_classes: int,
+    *,
+    train_percent: int,
+    val_percent: int,
+    seed: int,
+    stratify: bool,
+    stratified: str,
+    assign: Callable[[list[int], int], list[bool]],
+    uncovered_note: str,
+    unparsed: int,
+    output_dir: str | Path | None,
+    dataset_type: str = "MLClsDataset",
+) -> SplitSummary:
+    """Shuffle the pooled lines with ``seed``, put ``n_val`` of them in val (``assign`` when stratified), write.
+
+    ``labels`` holds each line's classes (None: unreadable); ``assign(order, n_val)`` says,
+    for the shuffled line indices ``order``, which go to val; ``uncovered_note`` warns of the
+    classes left in one split (``{count}`` is their number). Both dataset types share this.
+    """
     class_names = names if names is not None else [f"class_{i}" for i in range(num_classes)]
     before = {
         tag: _count(
-            [x for x, o in zip(labels, origin, strict=True) if o.startswith(f"{tag}.txt:")], num_classes
+            [x for x, o in zip(labels, pool.origin, strict=True) if o.startswith(f"{tag}.txt:")], num_classes
         )
         for tag in ("train", "val")
     }
-
     total = len(pool.lines)
     n_train = train_count(total, train_percent)
     n_val = total - n_train
     console.info(
-        f"splitting {total} lines with seed {seed}{' (stratified)' if stratify else ''}: "
+        f"splitting {total} lines with seed {seed}{f' ({stratified})' if stratify else ''}: "
         f"train {train_percent}% -> {n_train}, val {val_percent}% -> {n_val}"
     )
     if n_train == 0 or n_val == 0:
         console.warn(f"with {total} lines one split is empty (train {n_train}, val {n_val})")
-
     order = list(range(total))
     random.Random(seed).shuffle(order)
-    if stratify:
-        in_val = stratified_assignment([labels[i] or frozenset() for i in order], n_val, val_percent)
-    else:
-        in_val = [pos >= n_train for pos in range(total)]
+    in_val = assign(order, n_val) if stratify else [pos >= n_train for pos in range(total)]
     train_idx = [i for pos, i in enumerate(order) if not in_val[pos]]
     val_idx = [i for pos, i in enumerate(order) if in_val[pos]]
     after = {
@@ -326,11 +357,8 @@ def split_dataset(
         if after["train"][c] + after["val"][c] >= 2 and not all(after[s][c] for s in after)
     ]
     if stratify and uncovered:
-        console.warn(
-            "no arrangement found that puts a positive of these classes in both splits: "
-            + ", ".join(class_names[c] for c in uncovered[:10])
-        )
-
+        note = uncovered_note.format(count=len(uncovered))
+        console.warn(f"{note}: " + ", ".join(class_names[c] for c in uncovered[:10]))
     target, result, link = _write_split(root, pool, train_idx, val_idx, output_dir, seed)
     return SplitSummary(
         dataset_root=str(root),
@@ -339,13 +367,13 @@ def split_dataset(
         stratify=stratify,
         train_percent=train_percent,
         val_percent=val_percent,
-        source_lines=source_lines,
+        source_lines=pool.source_lines,
         total=total,
         train=len(train_idx),
         val=len(val_idx),
-        blank_lines_dropped=blanks,
-        duplicates_dropped=dupes,
-        unparsed_lines=len(unparsed),
+        blank_lines_dropped=pool.blanks,
+        duplicates_dropped=pool.duplicates,
+        unparsed_lines=unparsed,
         class_names=class_names,
         counts_before=before,
         counts_after=after,
@@ -354,6 +382,7 @@ def split_dataset(
         backups_created=[str(p) for p in result.backups_created],
         backups_kept=[str(p) for p in result.backups_kept],
         images_link=link,
+        dataset_type=dataset_type,
     )
 
 
@@ -402,67 +431,22 @@ def _split_cls(
             f"verbatim{', as one more group' if stratify else ''} (run `mlcls check`)"
         )
     num_classes = len(names) if names is not None else 1 + max(ids, default=-1)
-    class_names = names if names is not None else [f"class_{i}" for i in range(num_classes)]
-    before = {
-        tag: _count_ids(
-            [c for c, o in zip(ids, pool.origin, strict=True) if o.startswith(f"{tag}.txt:")], num_classes
-        )
-        for tag in ("train", "val")
-    }
-    total = len(pool.lines)
-    n_train = train_count(total, train_percent)
-    n_val = total - n_train
-    console.info(
-        f"splitting {total} lines with seed {seed}{' (stratified by class)' if stratify else ''}: "
-        f"train {train_percent}% -> {n_train}, val {val_percent}% -> {n_val}"
-    )
-    if n_train == 0 or n_val == 0:
-        console.warn(f"with {total} lines one split is empty (train {n_train}, val {n_val})")
-    order = list(range(total))
-    random.Random(seed).shuffle(order)
-    if stratify:
-        in_val = stratified_class_assignment([ids[i] for i in order], n_val)
-    else:
-        in_val = [pos >= n_train for pos in range(total)]
-    train_idx = [i for pos, i in enumerate(order) if not in_val[pos]]
-    val_idx = [i for pos, i in enumerate(order) if in_val[pos]]
-    after = {
-        "train": _count_ids([ids[i] for i in train_idx], num_classes),
-        "val": _count_ids([ids[i] for i in val_idx], num_classes),
-    }
-    uncovered = [
-        c
-        for c in range(num_classes)
-        if after["train"][c] + after["val"][c] >= 2 and not all(after[s][c] for s in after)
-    ]
-    if stratify and uncovered:
-        console.warn(
-            f"{len(uncovered)} classes with 2+ samples are not in both splits (the smaller split has fewer "
-            "places than classes): " + ", ".join(class_names[c] for c in uncovered[:10])
-        )
-    target, result, link = _write_split(root, pool, train_idx, val_idx, output_dir, seed)
-    return SplitSummary(
-        dataset_root=str(root),
-        output_dir=str(target),
-        seed=seed,
-        stratify=stratify,
+    return _shuffle_and_write(
+        root,
+        pool,
+        [frozenset((c,)) if c >= 0 else None for c in ids],
+        names,
+        num_classes,
         train_percent=train_percent,
         val_percent=val_percent,
-        source_lines=pool.source_lines,
-        total=total,
-        train=len(train_idx),
-        val=len(val_idx),
-        blank_lines_dropped=pool.blanks,
-        duplicates_dropped=pool.duplicates,
-        unparsed_lines=len(unparsed),
-        class_names=class_names,
-        counts_before=before,
-        counts_after=after,
-        uncovered_classes=uncovered if stratify else [],
-        files=[str(p) for p in result.written],
-        backups_created=[str(p) for p in result.backups_created],
-        backups_kept=[str(p) for p in result.backups_kept],
-        images_link=link,
+        seed=seed,
+        stratify=stratify,
+        stratified="stratified by class",
+        assign=lambda order, n_val: stratified_class_assignment([ids[i] for i in order], n_val),
+        uncovered_note="{count} classes with 2+ samples are not in both splits (the smaller split has "
+        "fewer places than classes)",
+        unparsed=len(unparsed),
+        output_dir=output_dir,
         dataset_type=CLS_DATASET,
     )
 
