@@ -20,6 +20,7 @@ import argparse
 import json
 import math
 import random
+import runpy
 import shutil
 import subprocess
 import sys
@@ -90,22 +91,6 @@ def draw_scene(rng: random.Random, size: int) -> tuple[Image.Image, list[int]]:
     return image, [1 if name in present else 0 for name in CLASSES]
 
 
-def make_dataset(out_dir: Path, n_train: int, n_val: int, size: int, seed: int) -> None:
-    """Write the pretraining set (images/, label.txt, train.txt, val.txt) under ``out_dir``."""
-    rng = random.Random(seed)
-    images = out_dir / "images"
-    images.mkdir(parents=True, exist_ok=True)
-    (out_dir / "label.txt").write_text("".join(f"{i} {n}\n" for i, n in enumerate(CLASSES)), encoding="utf-8")
-    for split, count, offset in (("train", n_train, 0), ("val", n_val, n_train)):
-        lines = []
-        for i in range(offset, offset + count):
-            image, labels = draw_scene(rng, size)
-            name = f"scene_{i:05d}.png"
-            image.save(images / name)
-            lines.append(f"images/{name}\t{','.join(map(str, labels))}\n")
-        (out_dir / f"{split}.txt").write_text("".join(lines), encoding="utf-8")
-
-
 def train(mlcls: list[str], dataset: Path, out: Path, *args: str) -> dict:
     """Run ``mlcls train`` quietly; return its JSON summary."""
     cmd = [*mlcls, "train", str(dataset), "--output", str(out), "-q", "--json", *args]
@@ -127,7 +112,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="mlcls-bench-finetune-") as tmp:
         data = Path(tmp) / "shapes12"
         started = time.perf_counter()
-        make_dataset(data, args.train, args.val, args.size, seed=0)
+        maker = runpy.run_path(str(REPO / "examples" / "make_sample_dataset.py"))
+        maker["make_dataset"](data, args.train, args.val, args.size, 0, draw=draw_scene, classes=CLASSES)
         summary = train(
             mlcls, data, Path(tmp) / "pretrain", "--model", "SmallCNN_ML", "--no-pretrained", "--device", "cpu",
             "--epochs", str(args.pretrain_epochs), "--batch-size", "32", "--image-size", str(args.size),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import random
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from PIL import Image, ImageDraw
@@ -42,18 +43,31 @@ def draw_scene(rng: random.Random, size: int) -> tuple[Image.Image, list[int]]:
     return image, [1 if name in present else 0 for name in CLASSES]
 
 
-def make_dataset(out_dir: Path, n_train: int = 72, n_val: int = 24, size: int = 64, seed: int = 7) -> None:
-    """Write images/, label.txt, train.txt and val.txt under ``out_dir``."""
+def make_dataset(
+    out_dir: Path,
+    n_train: int = 72,
+    n_val: int = 24,
+    size: int = 64,
+    seed: int = 7,
+    *,
+    draw: Callable[[random.Random, int], tuple[Image.Image, list[int]]] | None = None,
+    classes: Sequence[str] = CLASSES,
+) -> None:
+    """Write images/, label.txt, train.txt and val.txt under ``out_dir``.
+
+    ``draw`` and ``classes`` replace the scene drawer and its label names (another synthetic set).
+    """
+    draw = draw or draw_scene
     rng = random.Random(seed)
     images = out_dir / "images"
     images.mkdir(parents=True, exist_ok=True)
     (out_dir / "label.txt").write_text(
-        "".join(f"{i} {name}\n" for i, name in enumerate(CLASSES)), encoding="utf-8"
+        "".join(f"{i} {name}\n" for i, name in enumerate(classes)), encoding="utf-8"
     )
     for split, count, offset in (("train", n_train, 0), ("val", n_val, n_train)):
         lines = []
         for i in range(offset, offset + count):
-            image, labels = draw_scene(rng, size)
+            image, labels = draw(rng, size)
             name = f"scene_{i:04d}.png"
             image.save(images / name, optimize=True)
             lines.append(f"images/{name}\t{','.join(map(str, labels))}\n")
