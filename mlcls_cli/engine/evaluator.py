@@ -291,19 +291,7 @@ def run_evaluation(plan: EvalPlan) -> dict[str, Any]:
     out = plan.output_dir
     result: dict[str, Any] = {"done_flag": True, "metrics": {"MultiLabelMAP": report["MultiLabelMAP"]}}
     result.update(report)
-    result.update(
-        {
-            "model_name": plan.model_name,
-            "weights": str(plan.weights),
-            "weights_kind": plan.kind,
-            "dataset": str(plan.dataset_dir),
-            "split": plan.split,
-            "image_size": plan.image_size,
-            "batch_size": plan.batch_size,
-            "device": plan.device,
-            "thresholds_file": plan.threshold_source,
-        }
-    )
+    result.update({**_provenance(plan), "thresholds_file": plan.threshold_source})
     if plan.tune_thresholds:
         tuned = tune_thresholds(probs, targets)
         missing = [i for i in range(num_classes) if targets[:, i].sum() == 0]

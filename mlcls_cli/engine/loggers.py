@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from mlcls_cli import console
+from mlcls_cli.engine.outputs import read_records
 from mlcls_cli.errors import ExitCode, MlclsError, UsageError
 
 #: Logger name -> (module imported, pip extra of mlcls that installs it).
@@ -473,12 +474,9 @@ class ExperimentLoggers:
 
     def _history(self, current: dict[str, Any]) -> list[dict[str, Any]]:
         """The records of ``metrics.jsonl`` before ``current`` (the last line, just written)."""
-        if self.metrics_path is None or not self.metrics_path.is_file():
+        if self.metrics_path is None:
             return []
-        records = []
-        for line in self.metrics_path.read_text(encoding="utf-8").splitlines():
-            with contextlib.suppress(ValueError):
-                records.append(json.loads(line))
+        records = read_records(self.metrics_path)
         if records and records[-1] == current:
             records.pop()
         return records

@@ -91,18 +91,8 @@ class RunFiles:
             listener(json.loads(text))  # the values of the line, not what was passed in
 
     def read_metrics(self) -> list[dict[str, Any]]:
-        """The records of ``metrics.jsonl`` in order (a torn last line from a killed run is skipped)."""
-        if not self.metrics_path.is_file():
-            return []
-        records: list[dict[str, Any]] = []
-        for line in self.metrics_path.read_text(encoding="utf-8").splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict):
-                records.append(record)
-        return records
+        """The records of ``metrics.jsonl`` in order (see :func:`read_records`)."""
+        return read_records(self.metrics_path)
 
     def prune_metrics(self, last_step: int) -> int:
         """Drop the ``metrics.jsonl`` records with a ``step`` beyond ``last_step``; returns how many were dropped."""
@@ -123,6 +113,22 @@ class RunFiles:
         if dropped:
             atomic_write_text(self.metrics_path, "".join(line + "\n" for line in kept))
         return dropped
+
+
+def read_records(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The JSON records of a ``metrics.jsonl`` in order; none when it is missing, a torn line is skipped."""
+    target = Path(path)
+    if not target.is_file():
+        return []
+    records: list[dict[str, Any]] = []
+    for line in target.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
 
 
 def _plain(obj: Any) -> Any:
