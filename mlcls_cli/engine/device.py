@@ -90,11 +90,8 @@ def training_threads(processes_per_node: int) -> int:
     Paddle's CPU default is one thread; one per core measured 1.15-1.22x the images/s of
     a PP-LCNet training step on 2 cores (``benchmarks/bench_train_step.py``).
     """
+    from mlcls_cli.inference.backends.base import default_threads
     from mlcls_cli.utils.env import ENV_CPU_THREADS, env_number
 
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
-    default = max(1, cores // max(1, processes_per_node))
+    default = max(1, default_threads() // max(1, processes_per_node))
     return int(env_number(ENV_CPU_THREADS, default, int, positive=True))

@@ -41,10 +41,14 @@ __all__ = ["Runtime", "as_batch", "default_threads", "math_threads"]
 
 
 def default_threads() -> int:
-    """One math thread per core: the fastest setting measured for every backend (bench_backends.py)."""
+    """One math thread per usable core (the process's CPU affinity): the fastest setting measured for every
+    backend (bench_backends.py)."""
     import os
 
-    return max(1, os.cpu_count() or 1)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # no affinity on macOS and Windows
+        return max(1, os.cpu_count() or 1)
 
 
 def math_threads(value: int | None) -> int:
